@@ -1,0 +1,266 @@
+"""`pinpipe`: the command line of the pipeline.
+
+Every command reads the one settings object (options > PINPIPE_* environment > pinpipe.toml >
+defaults), shows progress on long work on stderr, and on failure exits non-zero with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from ingestion.errors import PinpipeError
+from ingestion.settings import Settings
+
+
+@dataclass
+class Context:
+    """What the group options resolved to; commands build their settings from it."""
+
+    overrides: dict[str, Any]
+
+    def settings(self, **more: Any) -> Settings:
+        values = {k: v for k, v in {**self.overrides, **more}.items() if v is not None}
+        try:
+            return Settings(**values)
+        except ValueError as exc:
+            raise PinpipeError(f"invalid settings: {exc}".replace("\n", " ")) from None
+
+
+def info(message: str) -> None:
+    """A progress or status line on stderr (stdout stays for results)."""
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Local state folder (default ./data).")
+@click.option("--lake", help="Lake root: a local path or s3://bucket/prefix (default <data-dir>/lake).")
+@click.option("--uid", help="Names the topics <uid>.pin|geo|user and streams streaming-<uid>-*.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, lake: str | None, uid: str | None) -> None:
+    """Pinterest-style post events: emulator → lake/Kafka → Delta bronze → dbt silver and gold."""
+    ctx.obj = Context({"data_dir": data_dir, "lake": lake, "uid": uid})
+
+
+# --- source database -------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The emulator's source database (the original's RDS tables)."""
+
+
+@db.command("build")
+@click.option("--rows", type=click.IntRange(min=1), default=11_153, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Generation seed.")
+@click.option("--url", "source_db_url", help="SQLAlchemy URL (default an SQLite file in the data dir).")
+@click.option("--force", is_flag=True, help="Rebuild even when the DB already has these rows and seed.")
+@click.pass_obj
+def db_build(obj: Context, rows: int, seed: int, source_db_url: str | None, force: bool) -> None:
+    """Generate the three source tables deterministically from a seed."""
+    settings = obj.settings(source_db_url=source_db_url)
+    build_source_db(settings, rows, seed, force=force)
+
+
+def build_source_db(settings: Settings, rows: int, seed: int, *, force: bool = False) -> None:
+    """Generate the source DB unless it already holds exactly this generation."""
+    from emulator.generate import existing_generation, generate_source_db
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not force and existing_generation(settings.source_db_url) == (rows, seed):
+        info(f"source db: {rows:,} rows from seed {seed} already in {settings.source_db_url}")
+        return
+    with click.progressbar(length=rows, label="source db", file=sys.stderr) as bar:
+        report = generate_source_db(
+            settings.source_db_url, rows=rows, seed=seed, progress=lambda done: bar.update(done - bar.pos)
+        )
+    info(
+        f"source db: {report.rows:,} rows per table in {report.seconds:.1f}s "
+        f"({report.rows / max(report.seconds, 1e-9):,.0f} rows/s) → {settings.source_db_url}"
+    )
+
+
+# --- emulator --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--events", type=click.IntRange(min=0), help="Stop after this many events.")
+@click.option("--duration", type=float, help="Stop after this many seconds.")
+@click.option("--rate", type=float, help="Events per second (default: as fast as possible).")
+@click.option("--order", type=click.Choice(["random", "sequential"]), default="random", show_default=True)
+@click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
+@click.option("--max-index", type=int, help="Largest index picked (default: the last row; original 11000).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--sink", default="lake", show_default=True, help="Where events go: lake.")
+@click.option("--partitions", type=click.IntRange(min=1), help="Partitions per topic (lake sink).")
+@click.pass_obj
+def emulate(
+    obj: Context,
+    events: int | None,
+    duration: float | None,
+    rate: float | None,
+    order: str,
+    seed: int,
+    max_index: int | None,
+    workers: int,
+    sink: str,
+    partitions: int | None,
+) -> None:
+    """Post events read from the source DB to a sink, bounded by --events and/or --duration."""
+    from emulator.posting import PostingPlan
+
+    settings = obj.settings(partitions=partitions)
+    if events is None and duration is None:
+        events = 1000
+    plan = PostingPlan(
+        events=events,
+        duration=duration,
+        order=order,
+        seed=seed,
+        max_index=max_index,
+        rate=rate,
+        workers=workers,
+    )
+    run_emulator(settings, plan, sink)
+
+
+def run_emulator(settings: Settings, plan: Any, sink_name: str) -> Any:
+    """Post under ``plan`` to the named sink, with a progress line every few seconds."""
+    from emulator.posting import post_events
+    from emulator.sinks import SinkStats, open_sink
+    from emulator.source import EventSource
+
+    plan.check()
+    source = EventSource(settings.source_db_url)
+    last = [time.monotonic()]
+
+    def progress(events: int, stats: SinkStats) -> None:
+        if time.monotonic() - last[0] >= 2:
+            last[0] = time.monotonic()
+            info(f"emulator: {events:,} events posted, {stats.delivered:,} records delivered")
+
+    try:
+        summary = post_events(source, open_sink(sink_name, settings), plan, progress=progress)
+    finally:
+        source.close()
+    info(summary.line())
+    if summary.records_failed:
+        raise PinpipeError(f"{summary.records_failed:,} records could not be delivered")
+    return summary
+
+
+# --- bronze ----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def bronze() -> None:
+    """The bronze Delta tables."""
+
+
+@bronze.command("load")
+@click.option("--compact", "then_compact", is_flag=True, help="Compact small files afterwards.")
+@click.pass_obj
+def bronze_load(obj: Context, then_compact: bool) -> None:
+    """Load new raw landing objects into bronze; prints what was loaded, quarantined and skipped."""
+    settings = obj.settings()
+    load_bronze(settings)
+    if then_compact:
+        compact_bronze(settings)
+
+
+def load_bronze(settings: Settings) -> Any:
+    """Load bronze with a progress bar; returns the LoadReport."""
+    from ingestion.bronze import BronzeLoader
+
+    loader = BronzeLoader(settings)
+    loader.ensure_tables()
+    todo, _ = loader.pending_objects()
+    with click.progressbar(length=len(todo), label="bronze", file=sys.stderr) as bar:
+        report = loader.load(progress=bar.update)
+    info(report.summary())
+    for reason, count in sorted(report.reasons.items()):
+        info(f"  quarantined {count:,}: {reason}")
+    return report
+
+
+@bronze.command("compact")
+@click.pass_obj
+def bronze_compact(obj: Context) -> None:
+    """Merge small files of every bronze table (Delta OPTIMIZE compaction)."""
+    compact_bronze(obj.settings())
+
+
+def compact_bronze(settings: Settings) -> None:
+    """Compact and print how many files were merged."""
+    from ingestion.bronze import compact
+
+    for table, metrics in compact(settings).items():
+        info(
+            f"compact {table}: {metrics.get('numFilesRemoved', 0)} files → {metrics.get('numFilesAdded', 0)}"
+        )
+
+
+# --- the main job ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--rows", type=click.IntRange(min=1), default=11_153, show_default=True, help="Source DB rows.")
+@click.option("--db-seed", type=int, default=0, show_default=True, help="Source DB generation seed.")
+@click.option("--events", type=click.IntRange(min=1), default=5_000, show_default=True)
+@click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
+@click.option("--repost", is_flag=True, help="Post the events again even if this run posted them before.")
+@click.pass_obj
+def run(obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: bool) -> None:
+    """The main job: source DB → emulator → raw landing → bronze (→ dbt, see README)."""
+    settings = obj.settings()
+    started = time.monotonic()
+    build_source_db(settings, rows, db_seed)
+    post_once(settings, rows=rows, db_seed=db_seed, events=events, seed=seed, repost=repost)
+    load_bronze(settings)
+    info(f"run: done in {time.monotonic() - started:.1f}s; lake {settings.lake}")
+
+
+def post_once(settings: Settings, *, rows: int, db_seed: int, events: int, seed: int, repost: bool) -> None:
+    """Post the first ``events`` events of the seeded sequence, unless a finished run already did.
+
+    A marker under ``<lake>/_state/`` records a finished posting; re-running the main job therefore
+    adds nothing to the lake, and every step after it finds nothing new (idempotent). ``--repost``
+    sends them again, as a restart of the original emulator did (silver counts each post once).
+    """
+    from emulator.posting import PostingPlan
+    from ingestion.lake import Lake
+
+    lake = Lake(settings.lake)
+    marker = f"_state/emulator/{settings.uid}/db-{rows}-{db_seed}_seed-{seed}_events-{events}.json"
+    if lake.exists(marker) and not repost:
+        info(f"emulator: these {events:,} events were posted before ({marker}); use --repost to send again")
+        return
+    plan = PostingPlan(events=events, seed=seed)
+    summary = run_emulator(settings, plan, "lake")
+    lake.write_bytes(marker, json.dumps({"events": summary.events, "seconds": summary.seconds}).encode())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning known failures into one line and exit code 1."""
+    try:
+        cli.main(args=argv, prog_name="pinpipe", standalone_mode=False)
+    except click.exceptions.Abort:
+        info("pinpipe: aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PinpipeError as exc:
+        info(f"pinpipe: error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        info("pinpipe: interrupted")
+        sys.exit(130)
+    except OSError as exc:
+        info(f"pinpipe: error: {exc}")
+        sys.exit(1)

@@ -1,0 +1,141 @@
+"""The lake root: one place that knows how to read, write and list objects, locally or on S3.
+
+A lake root is a local path or ``s3://bucket/prefix``. Everything below it is addressed by a relative
+key with forward slashes (``raw/topics/...``, ``bronze/pin``). Local writes are atomic and durable
+(temporary file, fsync, rename, fsync of the folder); S3 puts are atomic by nature.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from ingestion.errors import PinpipeError
+
+
+@dataclass(frozen=True)
+class LakeObject:
+    """An object under the lake root: its key relative to the root and its size in bytes."""
+
+    key: str
+    size: int
+
+
+def s3_storage_options() -> dict[str, str]:
+    """Storage options for deltalake on S3, read from the environment (never from a file).
+
+    Credentials follow the AWS default chain; ``AWS_ENDPOINT_URL`` (or ``PINPIPE_S3_ENDPOINT_URL``)
+    points at any S3-compatible store.
+    """
+    options: dict[str, str] = {}
+    endpoint = os.environ.get("PINPIPE_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["AWS_REGION"] = region
+    return options
+
+
+class Lake:
+    """Object access under one lake root (local folder or ``s3://``)."""
+
+    def __init__(self, root: str) -> None:
+        if not root:
+            raise PinpipeError("the lake root is empty: set PINPIPE_LAKE or --lake")
+        self.is_s3 = root.startswith("s3://")
+        if not self.is_s3 and "://" in root and not root.startswith("file://"):
+            raise PinpipeError(f"lake root {root!r}: only local paths and s3:// are supported")
+        if self.is_s3:
+            self.root = root.rstrip("/")
+            endpoint = s3_storage_options().get("AWS_ENDPOINT_URL")
+            kwargs: dict[str, Any] = {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+            self.fs = fsspec.filesystem("s3", **kwargs)
+            self._base = self.root[len("s3://") :]
+        else:
+            local = Path(root.removeprefix("file://")).expanduser().resolve()
+            self.root = str(local)
+            self.fs = fsspec.filesystem("file")
+            self._base = self.root
+
+    def uri(self, key: str = "") -> str:
+        """Full URI (or absolute path) of a key, as deltalake and dbt expect it."""
+        return f"{self.root}/{key}" if key else self.root
+
+    def _path(self, key: str) -> str:
+        return f"{self._base}/{key}" if key else self._base
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """deltalake storage options for this root."""
+        return s3_storage_options() if self.is_s3 else {}
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write an object atomically and durably; a rewrite of the same key replaces it whole."""
+        if self.is_s3:
+            self.fs.pipe_file(self._path(key), data)
+            return
+        target = Path(self._path(key))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def read_bytes(self, key: str) -> bytes:
+        """The bytes of one object."""
+        if not self.is_s3:
+            return Path(self._path(key)).read_bytes()
+        data: bytes = self.fs.cat_file(self._path(key))
+        return data
+
+    def exists(self, key: str) -> bool:
+        """Whether an object or folder exists."""
+        return bool(self.fs.exists(self._path(key)))
+
+    def list(self, prefix: str) -> Iterator[LakeObject]:
+        """Every object below a folder key, recursively, skipping temporary files."""
+        if not self.is_s3:
+            base = Path(self._path(prefix))
+            if not base.exists():
+                return
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    if name.startswith(".tmp-"):
+                        continue
+                    full = Path(dirpath) / name
+                    yield LakeObject(full.relative_to(self._base).as_posix(), full.stat().st_size)
+            return
+        path = self._path(prefix)
+        if not self.fs.exists(path):
+            return
+        for full, info in self.fs.find(path, detail=True).items():
+            name = full.rsplit("/", 1)[-1]
+            if name.startswith(".tmp-"):
+                continue
+            yield LakeObject(full[len(self._base) + 1 :], int(info.get("size", 0)))
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove everything below a folder key (used by `--fresh` style resets and tests)."""
+        path = self._path(prefix)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)

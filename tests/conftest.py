@@ -1,0 +1,33 @@
+"""Shared fixtures: an isolated data folder and lake per test, and the real records of the original."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingestion.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings whose data folder, lake and source DB live in the test's tmp folder."""
+    return Settings(data_dir=tmp_path / "data", uid="0a5040edb649")
+
+
+@pytest.fixture(scope="session")
+def peer_records() -> dict[str, list[dict[str, Any]]]:
+    """The 137 real raw pin, geo and user records a sibling project landed (link them by index)."""
+    data: dict[str, Any] = json.loads((FIXTURES / "peer_raw_records.json").read_text())
+    return data["records"]
+
+
+@pytest.fixture(scope="session")
+def seed_clean_rows() -> dict[str, list[dict[str, Any]]]:
+    """The original seed project's own cleaned rows for its first 1000 emulator events."""
+    data: dict[str, Any] = json.loads((FIXTURES / "seed_clean_rows.json").read_text())
+    return data["rows"]

@@ -1,0 +1,103 @@
+"""The raw landing writer: layout, flush bounds, contiguity, unframeable values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingestion.lake import Lake
+from ingestion.landing import LandingWriter, next_offsets, object_key, parse_object_key, split_lines
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_object_key_layout_round_trips() -> None:
+    key = object_key("0a5040edb649.pin", 3, 1234)
+    assert key == "raw/topics/0a5040edb649.pin/partition=3/0a5040edb649.pin+3+0000001234.json"
+    parsed = parse_object_key(key)
+    assert parsed is not None
+    assert (parsed.topic, parsed.partition, parsed.first_offset, parsed.single) == (
+        "0a5040edb649.pin",
+        3,
+        1234,
+        False,
+    )
+    assert parse_object_key("raw/topics/a/partition=0/b+0+0000000000.json") is None
+    assert parse_object_key("raw/topics/a/partition=0/a+1+0000000000.json") is None
+
+
+def test_flush_by_record_count_writes_ndjson_in_offset_order(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    writer = LandingWriter(lake, flush_records=3, flush_seconds=60)
+    landed = []
+    for offset in range(7):
+        landed += writer.add("t", 0, offset, b'{"i": %d}' % offset)
+    assert [o.first_offset for o in landed] == [0, 3]
+    assert writer.pending() == 1
+    landed += writer.flush_all()
+    assert [(o.first_offset, o.records) for o in landed] == [(0, 3), (3, 3), (6, 1)]
+    assert lake.read_bytes(landed[1].key) == b'{"i": 3}\n{"i": 4}\n{"i": 5}\n'
+    assert split_lines(lake.read_bytes(landed[2].key)) == [b'{"i": 6}']
+
+
+def test_flush_by_bytes_and_by_age(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    clock = FakeClock()
+    writer = LandingWriter(lake, flush_records=1000, flush_bytes=1024, flush_seconds=5, clock=clock)
+    assert writer.add("t", 0, 0, b"x" * 600) == []
+    assert len(writer.add("t", 0, 1, b"y" * 600)) == 1  # 1202 bytes >= 1024
+    writer.add("t", 1, 10, b"z")
+    clock.now = 4.9
+    assert writer.flush_due() == []
+    clock.now = 5.0
+    (due,) = writer.flush_due()
+    assert (due.partition, due.first_offset, due.records) == (1, 10, 1)
+
+
+def test_gap_in_offsets_starts_a_new_object(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    writer = LandingWriter(lake, flush_records=100)
+    writer.add("t", 0, 0, b"{}")
+    writer.add("t", 0, 1, b"{}")
+    landed = writer.add("t", 0, 5, b"{}") + writer.flush_all()
+    assert [(o.first_offset, o.records) for o in landed] == [(0, 2), (5, 1)]
+
+
+def test_value_with_newline_is_landed_alone_untouched(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    writer = LandingWriter(lake, flush_records=100)
+    writer.add("t", 0, 0, b'{"a": 1}')
+    landed = writer.add("t", 0, 1, b'{\n"a": 2}') + writer.add("t", 0, 2, b'{"a": 3}') + writer.flush_all()
+    assert [(o.first_offset, o.records, o.key.endswith(".bin")) for o in landed] == [
+        (0, 1, False),
+        (1, 1, True),
+        (2, 1, False),
+    ]
+    assert lake.read_bytes(landed[1].key) == b'{\n"a": 2}'
+
+
+def test_rewrite_of_same_range_replaces_the_object(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    for _ in range(2):
+        writer = LandingWriter(lake, flush_records=10)
+        for offset in range(4):
+            writer.add("t", 0, offset, b"{}")
+        writer.flush_all()
+    assert [o.key for o in lake.list("raw/")] == [object_key("t", 0, 0)]
+    assert not any(".tmp-" in str(p) for p in tmp_path.rglob("*"))
+
+
+def test_next_offsets_continue_after_the_last_object(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    writer = LandingWriter(lake, flush_records=4)
+    for offset in range(10):
+        writer.add("t", 0, offset, b"{}")
+    writer.add("t", 2, 0, b"{\n}")
+    writer.flush_all()
+    assert next_offsets(lake, "t") == {0: 10, 2: 1}
+    assert next_offsets(lake, "other") == {}
