@@ -1,0 +1,52 @@
+"""The main job end to end at a small size, through the real CLI, and its idempotence."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ingestion.bronze import read_table
+from ingestion.settings import ENTITIES, Settings
+
+
+def pinpipe(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PINPIPE_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "ingestion", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def bronze_counts(settings: Settings) -> dict[str, int]:
+    return {e: len(read_table(settings, e)) for e in ENTITIES}
+
+
+def test_main_job_runs_and_a_second_run_changes_nothing(settings: Settings) -> None:
+    first = pinpipe(settings.data_dir, "run", "--rows", "400", "--events", "250")
+    assert first.returncode == 0, first.stderr
+    assert "loaded 750 records" in first.stderr
+    counts = bronze_counts(settings)
+    assert counts == {"pin": 250, "geo": 250, "user": 250}
+
+    second = pinpipe(settings.data_dir, "run", "--rows", "400", "--events", "250")
+    assert second.returncode == 0, second.stderr
+    assert "posted before" in second.stderr and "loaded 0 records" in second.stderr
+    assert bronze_counts(settings) == counts
+
+    again = pinpipe(settings.data_dir, "run", "--rows", "400", "--events", "250", "--repost")
+    assert again.returncode == 0, again.stderr
+    assert bronze_counts(settings) == {e: 500 for e in ENTITIES}
+
+
+def test_cli_failures_are_one_line_reasons(settings: Settings) -> None:
+    missing = pinpipe(settings.data_dir, "emulate", "--events", "5")
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.strip().splitlines()[-1].startswith("pinpipe: error: cannot read the source database")
+    )
+    assert "Traceback" not in missing.stderr
+    bad_uid = pinpipe(settings.data_dir, "--uid", "Bad UID!", "bronze", "load")
+    assert (
+        bad_uid.returncode == 1 and "invalid settings" in bad_uid.stderr and "Traceback" not in bad_uid.stderr
+    )
