@@ -96,7 +96,7 @@ def build_source_db(settings: Settings, rows: int, seed: int, *, force: bool = F
 @click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
 @click.option("--max-index", type=int, help="Largest index picked (default: the last row; original 11000).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--sink", default="lake", show_default=True, help="Where events go: lake.")
+@click.option("--sink", default="lake", show_default=True, help="Where events go: lake or kafka.")
 @click.option("--partitions", type=click.IntRange(min=1), help="Partitions per topic (lake sink).")
 @click.pass_obj
 def emulate(
@@ -205,6 +205,100 @@ def compact_bronze(settings: Settings) -> None:
         )
 
 
+# --- kafka -----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def kafka() -> None:
+    """Kafka: a local broker for development, topics, and the landing consumer."""
+
+
+@kafka.command("start")
+@click.option("--port", type=int, default=9092, show_default=True, help="Client port on 127.0.0.1.")
+@click.pass_obj
+def kafka_start(obj: Context, port: int) -> None:
+    """Start a local single-node Kafka (jars from Maven Central, data in <data-dir>/kafka)."""
+    from ingestion.local_services.kafka import LocalServiceError, start_background
+
+    settings = obj.settings()
+    try:
+        broker = start_background(settings.data_dir / "kafka", port=port)
+    except LocalServiceError as exc:
+        raise PinpipeError(str(exc)) from None
+    click.echo(f"kafka running (pid {broker.pid}) at {broker.bootstrap_servers}")
+    if broker.bootstrap_servers != settings.kafka_bootstrap:
+        info(f"set PINPIPE_KAFKA_BOOTSTRAP={broker.bootstrap_servers} for the other commands")
+
+
+@kafka.command("stop")
+@click.pass_obj
+def kafka_stop(obj: Context) -> None:
+    """Stop the local Kafka of <data-dir>/kafka."""
+    from ingestion.local_services.kafka import stop_background
+
+    stopped = stop_background(obj.settings().data_dir / "kafka")
+    click.echo("kafka stopped" if stopped else "kafka was not running")
+
+
+@kafka.command("status")
+@click.pass_obj
+def kafka_status(obj: Context) -> None:
+    """Whether the local Kafka runs, and where."""
+    from ingestion.local_services.kafka import broker_status
+
+    status = broker_status(obj.settings().data_dir / "kafka")
+    click.echo(f"kafka {status.describe()}")
+
+
+@kafka.command("topics")
+@click.option("--partitions", type=click.IntRange(min=1), help="Partitions of topics created now.")
+@click.pass_obj
+def kafka_topics(obj: Context, partitions: int | None) -> None:
+    """Create the three topics of the uid where missing."""
+    from ingestion.kafka_topics import ensure_topics
+
+    for topic in ensure_topics(obj.settings(partitions=partitions)):
+        click.echo(topic)
+
+
+@kafka.command("land")
+@click.option(
+    "--drain/--follow",
+    default=True,
+    show_default=True,
+    help="Drain: land up to the end offsets seen at start, then exit. Follow: until SIGTERM.",
+)
+@click.pass_obj
+def kafka_land(obj: Context, drain: bool) -> None:
+    """Consume the three topics into the raw landing (offsets committed after each durable write)."""
+    land_from_kafka(obj.settings(), drain=drain)
+
+
+def land_from_kafka(settings: Settings, *, drain: bool) -> Any:
+    """Run the landing consumer with a progress line; SIGTERM/SIGINT finish the open batch and exit 0."""
+    import signal
+    import threading
+
+    from ingestion.kafka_landing import KafkaLanding, LandingReport
+
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    last = [time.monotonic()]
+
+    def progress(report: LandingReport) -> None:
+        if time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            info(f"kafka landing: {report.records:,} records, {report.objects:,} objects so far")
+
+    try:
+        report = KafkaLanding(settings).run(drain=drain, stop=stop, progress=progress)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    info(report.line())
+    return report
+
+
 # --- the main job ----------------------------------------------------------------------------------
 
 
@@ -214,18 +308,29 @@ def compact_bronze(settings: Settings) -> None:
 @click.option("--events", type=click.IntRange(min=1), default=5_000, show_default=True)
 @click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
 @click.option("--repost", is_flag=True, help="Post the events again even if this run posted them before.")
+@click.option(
+    "--via",
+    type=click.Choice(["lake", "kafka"]),
+    default="lake",
+    show_default=True,
+    help="lake: the lake sink writes the landing; kafka: post to Kafka, then drain it to the landing.",
+)
 @click.pass_obj
-def run(obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: bool) -> None:
-    """The main job: source DB → emulator → raw landing → bronze (→ dbt, see README)."""
+def run(obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: bool, via: str) -> None:
+    """The main job: source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt."""
     settings = obj.settings()
     started = time.monotonic()
     build_source_db(settings, rows, db_seed)
-    post_once(settings, rows=rows, db_seed=db_seed, events=events, seed=seed, repost=repost)
+    post_once(settings, rows=rows, db_seed=db_seed, events=events, seed=seed, repost=repost, via=via)
+    if via == "kafka":
+        land_from_kafka(settings, drain=True)
     load_bronze(settings)
     info(f"run: done in {time.monotonic() - started:.1f}s; lake {settings.lake}")
 
 
-def post_once(settings: Settings, *, rows: int, db_seed: int, events: int, seed: int, repost: bool) -> None:
+def post_once(
+    settings: Settings, *, rows: int, db_seed: int, events: int, seed: int, repost: bool, via: str = "lake"
+) -> None:
     """Post the first ``events`` events of the seeded sequence, unless a finished run already did.
 
     A marker under ``<lake>/_state/`` records a finished posting; re-running the main job therefore
@@ -236,17 +341,22 @@ def post_once(settings: Settings, *, rows: int, db_seed: int, events: int, seed:
     from ingestion.lake import Lake
 
     lake = Lake(settings.lake)
-    marker = f"_state/emulator/{settings.uid}/db-{rows}-{db_seed}_seed-{seed}_events-{events}.json"
+    marker = f"_state/emulator/{settings.uid}/{via}_db-{rows}-{db_seed}_seed-{seed}_events-{events}.json"
     if lake.exists(marker) and not repost:
         info(f"emulator: these {events:,} events were posted before ({marker}); use --repost to send again")
         return
     plan = PostingPlan(events=events, seed=seed)
-    summary = run_emulator(settings, plan, "lake")
+    summary = run_emulator(settings, plan, via)
     lake.write_bytes(marker, json.dumps({"events": summary.events, "seconds": summary.seconds}).encode())
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning known failures into one line and exit code 1."""
+    import logging
+    import os
+
+    level = os.environ.get("PINPIPE_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cli.main(args=argv, prog_name="pinpipe", standalone_mode=False)
     except click.exceptions.Abort:

@@ -39,7 +39,7 @@ class Sink(Protocol):
         """Counts so far (for progress lines)."""
 
 
-SINKS = ("lake",)
+SINKS = ("lake", "kafka")
 
 
 def open_sink(name: str, settings: Settings) -> Sink:
@@ -48,4 +48,8 @@ def open_sink(name: str, settings: Settings) -> Sink:
         from emulator.sinks.lake import LakeSink
 
         return LakeSink(settings)
+    if name == "kafka":
+        from emulator.sinks.kafka import KafkaSink
+
+        return KafkaSink(settings)
     raise PinpipeError(f"unknown sink {name!r}; choose one of {', '.join(SINKS)}")

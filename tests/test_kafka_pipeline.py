@@ -1,0 +1,290 @@
+"""Kafka for real: the emulator's Kafka sink, exactly-once landing through crashes, rebalances and a
+broker restart, and poison records; all against a real local Apache Kafka broker."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from emulator.generate import generate_source_db
+from emulator.posting import PostingPlan, pick_indexes, post_events
+from emulator.sinks.kafka import KafkaSink
+from emulator.source import EventSource
+from ingestion.bronze import BronzeLoader, read_table
+from ingestion.kafka_topics import ensure_topics
+from ingestion.lake import Lake
+from ingestion.local_services.kafka import LocalKafka
+from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
+
+pytestmark = pytest.mark.kafka
+
+DB_ROWS = 2_000
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    kafka = LocalKafka(tmp_path_factory.mktemp("kafka")).start(timeout=180)
+    yield kafka
+    kafka.stop()
+
+
+@pytest.fixture(scope="module")
+def source_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'source.db'}"
+    generate_source_db(url, rows=DB_ROWS, seed=3)
+    return url
+
+
+def kafka_settings(tmp_path: Path, broker: LocalKafka, source_url: str, **more: object) -> Settings:
+    """Settings with a fresh uid (own topics and consumer group) and a private lake."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        uid=f"t{uuid.uuid4().hex[:11]}",
+        kafka_bootstrap=broker.bootstrap_servers,
+        source_db_url=source_url,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def produce_events(settings: Settings, events: int) -> list[int]:
+    """Post ``events`` sequential events through the Kafka sink; returns the posted indexes."""
+    summary = post_events(
+        EventSource(settings.source_db_url),
+        KafkaSink(settings),
+        PostingPlan(events=events, order="sequential"),
+        handle_signals=False,
+    )
+    assert (summary.records_delivered, summary.records_failed) == (3 * events, 0)
+    return [i for i, _ in zip(pick_indexes("sequential", 0, DB_ROWS - 1), range(events), strict=False)]
+
+
+def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [
+            TopicPartition(t, p) for t in settings.topics.values() for p in consumer.partitions_for_topic(t)
+        ]
+        return {(tp.topic, tp.partition): n for tp, n in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+class Landing:
+    """A `pinpipe kafka land` subprocess whose stderr goes to a file (a pipe could fill and block it)."""
+
+    def __init__(self, settings: Settings, mode: str) -> None:
+        self.log = settings.data_dir / f"landing-{uuid.uuid4().hex[:8]}.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PINPIPE_DATA_DIR": str(settings.data_dir),
+            "PINPIPE_UID": settings.uid,
+            "PINPIPE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "PINPIPE_FLUSH_RECORDS": str(settings.flush_records),
+            "PINPIPE_FLUSH_SECONDS": str(settings.flush_seconds),
+            "PINPIPE_LOG_LEVEL": "INFO",
+        }
+        with self.log.open("w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ingestion", "kafka", "land", mode],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    def wait(self, timeout: float) -> tuple[int, str]:
+        """Wait for the exit; returns the exit code and the summary line(s) of stderr."""
+        code = self.proc.wait(timeout=timeout)
+        return code, self.log.read_text()
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+
+def landing_process(settings: Settings, mode: str = "--drain") -> Landing:
+    return Landing(settings, mode)
+
+
+def newest_write(folder: Path) -> int:
+    """The newest modification time (ns) of a file below a folder, 0 if none."""
+    return max((p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()), default=0)
+
+
+def assert_exactly_once(settings: Settings, indexes: list[int]) -> None:
+    """Bronze holds every produced offset exactly once, and each index as often as it was posted."""
+    report = BronzeLoader(settings).load()
+    assert report.quarantined == 0
+    ends = end_offsets(settings)
+    expected_per_index = Counter(indexes)
+    for entity in ENTITIES:
+        table = read_table(settings, entity, ["_topic", "_partition", "_offset", INDEX_FIELD[entity]])
+        keys = list(
+            zip(
+                table["_topic"].to_pylist(),
+                table["_partition"].to_pylist(),
+                table["_offset"].to_pylist(),
+                strict=True,
+            )
+        )
+        produced = {
+            (topic, p, o)
+            for (topic, p), end in ends.items()
+            if topic == settings.topic(entity)
+            for o in range(end)
+        }
+        assert len(keys) == len(set(keys)), f"{entity}: duplicate offsets in bronze"
+        assert set(keys) == produced, f"{entity}: bronze offsets differ from produced offsets"
+        per_index = Counter(int(i) for i in table[INDEX_FIELD[entity]].to_pylist())
+        assert per_index == expected_per_index, f"{entity}: counts per index differ"
+
+
+def test_kafka_sink_and_drain_land_every_record(tmp_path: Path, broker: LocalKafka, source_url: str) -> None:
+    settings = kafka_settings(tmp_path, broker, source_url, partitions=3, flush_records=700)
+    indexes = produce_events(settings, 2_500)
+    keys_seen = KafkaConsumer(
+        settings.topic("pin"),
+        bootstrap_servers=broker.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    sample = [(m.key, m.value) for _, m in zip(range(50), keys_seen, strict=False)]
+    keys_seen.close()
+    assert all(key == str(__import__("orjson").loads(value)["index"]).encode() for key, value in sample)
+    code, err = landing_process(settings).wait(timeout=180)
+    assert code == 0, err
+    assert "stopped by drained" in err
+    assert_exactly_once(settings, indexes)
+    code, err = landing_process(settings).wait(timeout=120)  # nothing new: drains at once, lands nothing
+    assert code == 0 and "kafka landing: 0 records" in err, err
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(
+    tmp_path: Path, broker: LocalKafka, source_url: str
+) -> None:
+    settings = kafka_settings(
+        tmp_path, broker, source_url, partitions=6, flush_records=1_000, flush_seconds=30
+    )
+    indexes = produce_events(settings, 50_000)  # 150,000 records
+    rng = random.Random(11)
+    raw = Path(settings.lake) / "raw"
+    kills = 0
+    for _ in range(5):
+        started = time.time_ns()
+        proc = landing_process(settings)
+        deadline = time.monotonic() + 60
+        while newest_write(raw) < started and proc.running() and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait until this run lands something, then kill it at a random moment
+        time.sleep(rng.uniform(0.0, 0.3))
+        if proc.running():
+            kills += 1
+        proc.signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert kills == 5, "every kill must hit a consumer in the middle of its drain"
+    code, err = landing_process(settings).wait(timeout=300)
+    assert code == 0, err
+    assert_exactly_once(settings, indexes)
+
+
+def test_two_consumers_share_partitions_through_a_rebalance(
+    tmp_path: Path, broker: LocalKafka, source_url: str
+) -> None:
+    settings = kafka_settings(tmp_path, broker, source_url, partitions=6, flush_records=500, flush_seconds=1)
+    indexes = produce_events(settings, 2_000)
+    first = landing_process(settings, "--follow")
+    lake = Lake(settings.lake)
+    deadline = time.monotonic() + 60
+    while not any(True for _ in lake.list("raw/")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = landing_process(settings, "--follow")  # joins while records keep coming: a rebalance
+    for _ in range(4):
+        time.sleep(1)
+        indexes += produce_events(settings, 2_000)
+    ends = end_offsets(settings)
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        committed = admin.list_group_offsets(settings.kafka_group).get(settings.kafka_group, {})
+        if all(
+            committed.get(TopicPartition(t, p)) and committed[TopicPartition(t, p)].offset >= end
+            for (t, p), end in ends.items()
+        ):
+            break
+        time.sleep(0.5)
+    admin.close()
+    for proc in (first, second):
+        proc.signal(signal.SIGTERM)
+    results = [proc.wait(timeout=60) for proc in (first, second)]
+    errs = [err for _, err in results]
+    assert [code for code, _ in results] == [0, 0], errs
+    landed = [int(e.split("kafka landing: ")[-1].split(" records")[0].replace(",", "")) for e in errs]
+    assignments = errs[0].count("Updated partition assignment: [TopicPartition")
+    assert assignments >= 2, "the first member should have been assigned partitions again in a rebalance"
+    assert all(n > 0 for n in landed), f"both members must have landed records: {landed}"
+    assert_exactly_once(settings, indexes)
+
+
+def test_broker_restart_mid_drain_loses_nothing(tmp_path: Path, source_url: str) -> None:
+    broker = LocalKafka(tmp_path / "kafka").start(timeout=180)
+    try:
+        settings = kafka_settings(tmp_path, broker, source_url, partitions=3, flush_records=300)
+        indexes = produce_events(settings, 8_000)
+        proc = landing_process(settings)
+        lake = Lake(settings.lake)
+        deadline = time.monotonic() + 60
+        while not any(True for _ in lake.list("raw/")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        broker.stop()
+        time.sleep(3)
+        assert proc.running(), "the consumer must wait for the broker, not exit"
+        broker.start(timeout=180)
+        code, err = proc.wait(timeout=300)
+        assert code == 0, err
+        assert_exactly_once(settings, indexes)
+    finally:
+        broker.stop()
+
+
+def test_poison_records_are_landed_and_quarantined_without_blocking(
+    tmp_path: Path, broker: LocalKafka, source_url: str
+) -> None:
+    settings = kafka_settings(tmp_path, broker, source_url)
+    ensure_topics(settings)
+    topic = settings.topic("pin")
+    poison = [
+        (b'{"index": 1, "category": "art"}', None),
+        (b"\xff\xfe\x00 not utf-8", "not valid UTF-8"),
+        (b"[1, 2, 3]", "JSON array is not an object"),
+        (b'{"index": 2, "description": "' + b"x" * (5 * 1024 * 1024) + b'"}', "larger than the limit"),
+        (b'{"index": 3,\n"category": "diy"}', None),
+        (None, "empty record"),
+        (b'{"index": 4, "category": "travel"}', None),
+    ]
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, max_request_size=8 * 1024 * 1024)
+    for value, _ in poison:
+        producer.send(topic, key=b"poison", value=value, partition=0).get(timeout=30)
+    producer.close()
+    code, err = landing_process(settings).wait(timeout=120)
+    assert code == 0, err
+    report = BronzeLoader(settings).load()
+    assert (report.loaded["pin"], report.quarantined) == (3, 4)
+    quarantine = {r["_offset"]: r for r in read_table(settings, "quarantine").to_pylist()}
+    for offset, (value, reason) in enumerate(poison):
+        if reason is None:
+            continue
+        assert reason in quarantine[offset]["reason"]
+        assert quarantine[offset]["raw_bytes"] == (value or b"")
+    assert sorted(r["index"] for r in read_table(settings, "pin").to_pylist()) == ["1", "3", "4"]
