@@ -156,7 +156,10 @@ class _Batch:
 
 
 class Rejected(Exception):
-    """A record that goes to quarantine; the message is the reason."""
+    """A record that goes to quarantine; the message is the reason, ``<kind>: <detail>``.
+
+    Kinds: not_utf8, not_json, not_object, empty, missing_index, bad_index, too_large.
+    """
 
 
 def _render_column(records: list[dict[str, Any]], name: str) -> list[str | None]:
@@ -184,20 +187,20 @@ def render(value: Any) -> str | None:
 def parse_record(raw: bytes, index_field: str, max_bytes: int) -> dict[str, Any]:
     """Decode one raw record value into a JSON object, or raise Rejected with the reason."""
     if len(raw) > max_bytes:
-        raise Rejected(f"record of {len(raw):,} bytes is larger than the limit of {max_bytes:,}")
+        raise Rejected(f"too_large: record of {len(raw):,} bytes is larger than the limit of {max_bytes:,}")
     if not raw.strip():
-        raise Rejected("empty record")
+        raise Rejected("empty: empty record")
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         value = _parse_slow(raw)
     if not isinstance(value, dict):
-        raise Rejected(f"JSON {_json_type(value)} is not an object")
+        raise Rejected(f"not_object: JSON {_json_type(value)} is not an object")
     if index_field not in value or value[index_field] is None:
-        raise Rejected(f"missing index field {index_field!r}")
+        raise Rejected(f"missing_index: missing index field {index_field!r}")
     index = value[index_field]
     if isinstance(index, bool) or not _is_integer(index):
-        raise Rejected(f"index field {index_field!r} is not an integer: {str(index)[:40]!r}")
+        raise Rejected(f"bad_index: index field {index_field!r} is not an integer: {str(index)[:40]!r}")
     return value
 
 
@@ -227,11 +230,11 @@ def _parse_slow(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Rejected(f"not valid UTF-8 (byte {exc.start})") from None
+        raise Rejected(f"not_utf8: not valid UTF-8 (byte {exc.start})") from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise Rejected(f"not valid JSON: {str(exc)[:120]}") from None
+        raise Rejected(f"not_json: not valid JSON: {str(exc)[:120]}") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -264,9 +267,16 @@ def _is_integer(value: Any) -> bool:
 class BronzeLoader:
     """Loads new landing objects of one uid's topics into the bronze Delta tables."""
 
-    def __init__(self, settings: Settings, lake: Lake | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        lake: Lake | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.lake = lake or Lake(settings.lake)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        """Gives ``_ingested_at`` of a commit (tests replay old loads with a fixed clock)."""
         self.batch_records = 250_000
 
     def table_uri(self, name: str) -> str:
@@ -365,7 +375,7 @@ class BronzeLoader:
         """Append the batch to bronze (dropping records bronze already holds), then the ledger."""
         if not batch.ledger:
             return
-        now = datetime.now(UTC)
+        now = self.clock()
         counts = {row["landing_object"]: dict.fromkeys(("loaded", "quarantined"), 0) for row in batch.ledger}
         for entity in ENTITIES:
             rows = batch.rows[entity]

@@ -205,6 +205,30 @@ def compact_bronze(settings: Settings) -> None:
         )
 
 
+# --- dbt and gold --------------------------------------------------------------------------------
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--target", help="dbt target (default: settings, duckdb).")
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def dbt(obj: Context, target: str | None, dbt_args: tuple[str, ...]) -> None:
+    """Run dbt on the project with the settings' lake and warehouse, e.g. `pinpipe dbt build`."""
+    from ingestion.warehouse import run_dbt
+
+    run_dbt(obj.settings(dbt_target=target), list(dbt_args) or ["build"])
+
+
+@cli.command()
+@click.option("--rows", "rows_per_question", type=click.IntRange(min=1), default=6, show_default=True)
+@click.pass_obj
+def report(obj: Context, rows_per_question: int) -> None:
+    """Print the gold answers from the warehouse (read-only)."""
+    from ingestion.warehouse import gold_report
+
+    click.echo(gold_report(obj.settings(), rows_per_question))
+
+
 # --- kafka -----------------------------------------------------------------------------------------
 
 
@@ -315,8 +339,11 @@ def land_from_kafka(settings: Settings, *, drain: bool) -> Any:
     show_default=True,
     help="lake: the lake sink writes the landing; kafka: post to Kafka, then drain it to the landing.",
 )
+@click.option("--quiet-dbt", is_flag=True, help="Show only dbt's errors, not its progress.")
 @click.pass_obj
-def run(obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: bool, via: str) -> None:
+def run(
+    obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: bool, via: str, quiet_dbt: bool
+) -> None:
     """The main job: source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt."""
     settings = obj.settings()
     started = time.monotonic()
@@ -325,7 +352,13 @@ def run(obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: b
     if via == "kafka":
         land_from_kafka(settings, drain=True)
     load_bronze(settings)
-    info(f"run: done in {time.monotonic() - started:.1f}s; lake {settings.lake}")
+    from ingestion.warehouse import gold_report, run_dbt
+
+    info("dbt: building silver and gold (with tests)")
+    run_dbt(settings, ["build"], quiet=quiet_dbt)
+    click.echo(gold_report(settings))
+    elapsed = time.monotonic() - started
+    info(f"run: done in {elapsed:.1f}s; lake {settings.lake}; warehouse {settings.warehouse}")
 
 
 def post_once(

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Bronze: larger records are quarantined."
     )
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_group: str = Field(default="", description="Consumer group of the landing (default per uid).")
+    kafka_compression: str = Field(default="lz4", description="Producer compression: lz4, gzip, zstd, none.")
     dbt_target: str = Field(default="duckdb", description="dbt target for dbt calls of the CLI.")
 
     @classmethod
@@ -105,6 +108,8 @@ class Settings(BaseSettings):
             object.__setattr__(self, "lake", str(data_dir / "lake"))
         if not self.source_db_url:
             object.__setattr__(self, "source_db_url", f"sqlite:///{data_dir / 'source.db'}")
+        if not self.kafka_group:
+            object.__setattr__(self, "kafka_group", f"pinpipe-landing-{self.uid}")
         if not self.warehouse:
             object.__setattr__(self, "warehouse", str(data_dir / "warehouse.duckdb"))
 

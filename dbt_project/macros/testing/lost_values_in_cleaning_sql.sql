@@ -1,0 +1,64 @@
+{#-
+    The SQL of the no_values_lost_in_cleaning test (tests/generic): one row per cleaned column
+    of `model` that is NULL although the matching bronze delivery in `raw_relation` carried a
+    value that is not a placeholder.
+-#}
+{% macro lost_values_in_cleaning_sql(model, raw_relation, columns) -%}
+    {%- set cleaned_columns, raw_columns, paired_columns, lost_selects = [], [], [], [] -%}
+    {%- for column in columns -%}
+        {%- do cleaned_columns.append(column ~ ' as cleaned_' ~ column) -%}
+        {%- do raw_columns.append(column ~ ' as raw_' ~ column) -%}
+        {%- do paired_columns.append('cleaned.cleaned_' ~ column) -%}
+        {%- do lost_selects.append(
+            "select _topic, _partition, _offset, '" ~ column ~ "' as column_name, raw_" ~ column
+            ~ " as raw_value from paired where cleaned_" ~ column ~ " is null and "
+            ~ null_if_placeholder('raw_' ~ column, column) ~ " is not null"
+        ) -%}
+    {%- endfor %}
+
+    with
+
+    cleaned as (
+
+        select
+            _topic,
+            _partition,
+            _offset,
+            {{ cleaned_columns | join(',\n            ') }}
+        from {{ model }}
+
+    ),
+
+    raw as (
+
+        select
+            _topic,
+            _partition,
+            _offset,
+            {{ raw_columns | join(',\n            ') }}
+        from {{ raw_relation }}
+
+    ),
+
+    paired as (
+
+        select
+            raw.*,
+            {{ paired_columns | join(',\n            ') }}
+        from cleaned
+        inner join raw
+            on
+                cleaned._topic = raw._topic
+                and cleaned._partition = raw._partition
+                and cleaned._offset = raw._offset
+
+    ),
+
+    lost as (
+
+        {{ lost_selects | join('\n        union all\n        ') }}
+
+    )
+
+    select * from lost
+{%- endmacro %}

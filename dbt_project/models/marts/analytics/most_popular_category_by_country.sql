@@ -1,0 +1,44 @@
+-- Q1: the most popular category in each country (ties to the alphabetically first category).
+with
+
+posts as (
+
+    select
+        country,
+        category
+    from {{ ref('posts') }}
+    where country is not null and category is not null
+
+),
+
+category_counts as (
+
+    select
+        country,
+        category,
+        count(*) as category_count
+    from posts
+    group by country, category
+
+),
+
+ranked as (
+
+    select
+        country,
+        category,
+        category_count,
+        row_number() over (
+            partition by country
+            order by category_count desc, category asc
+        ) as rank_in_country
+    from category_counts
+
+)
+
+select
+    country,
+    category,
+    category_count
+from ranked
+where rank_in_country = 1

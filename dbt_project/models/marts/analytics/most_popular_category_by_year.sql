@@ -1,0 +1,46 @@
+-- Q2: the most popular category each post year, 2018-2022 (ties to the alphabetically first category).
+with
+
+posts as (
+
+    select
+        post_year,
+        category
+    from {{ ref('posts') }}
+    where
+        post_year between {{ var('pinpipe_post_years')[0] }} and {{ var('pinpipe_post_years')[1] }}
+        and category is not null
+
+),
+
+category_counts as (
+
+    select
+        post_year,
+        category,
+        count(*) as category_count
+    from posts
+    group by post_year, category
+
+),
+
+ranked as (
+
+    select
+        post_year,
+        category,
+        category_count,
+        row_number() over (
+            partition by post_year
+            order by category_count desc, category asc
+        ) as rank_in_year
+    from category_counts
+
+)
+
+select
+    post_year,
+    category,
+    category_count
+from ranked
+where rank_in_year = 1

@@ -1,0 +1,25 @@
+with
+
+quarantine as (
+
+    select * from {{ source('pinterest', 'quarantine') }}
+
+),
+
+renamed as (
+
+    select
+        _source,
+        _topic,
+        _partition,
+        _offset,
+        _landing_object,
+        _ingested_at,
+        reason,
+        split_part(reason, ':', 1) as reason_kind,
+        octet_length(raw_bytes) as raw_size_bytes
+    from quarantine
+
+)
+
+select * from renamed

@@ -1,0 +1,111 @@
+"""The warehouse side of the CLI: run dbt on the project with the settings' environment, and read gold.
+
+dbt always runs as ``dbt <command> --project-dir dbt_project --profiles-dir <repo root>`` with
+PINPIPE_LAKE, PINPIPE_WAREHOUSE and PINPIPE_DBT_TARGET taken from the settings, in its own process (so
+its DuckDB connection is closed when it exits and analysts can open the file afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ingestion.errors import PinpipeError
+from ingestion.settings import PROJECT_ROOT, Settings
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+
+GOLD_QUESTIONS: list[tuple[str, str, str]] = [
+    (
+        "most_popular_category_by_country",
+        "Q1 most popular category per country",
+        "category_count desc, country",
+    ),
+    ("most_popular_category_by_year", "Q2 most popular category per post year", "post_year"),
+    (
+        "top_poster_by_country",
+        "Q3 poster with the most followers per country",
+        "follower_count desc, country",
+    ),
+    ("country_with_top_poster", "Q3 country whose top poster has the most followers", "country"),
+    ("most_popular_category_by_age_group", "Q4 most popular category per age group", "age_group"),
+    ("median_follower_count_by_age_group", "Q5 median follower count per age group", "age_group"),
+    ("users_joined_by_year", "Q6 people who joined per year", "join_year"),
+    ("median_follower_count_by_join_year", "Q7 median follower count per join year", "join_year"),
+    (
+        "median_follower_count_by_age_group_and_join_year",
+        "Q8 median follower count per age group and join year",
+        "age_group, join_year",
+    ),
+]
+"""Gold answer tables (schema ``gold``), what they answer, and the order the report shows them in."""
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment (beside the running Python), else the one on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dbt")
+    if not found:
+        raise PinpipeError("dbt is not installed in this environment: run `make run` or `make test`")
+    return found
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The process environment for dbt: this one plus the settings' PINPIPE_* values."""
+    env = {**os.environ, **settings.dbt_env(), "PINPIPE_DBT_TARGET": settings.dbt_target}
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None:
+    """Run one dbt command on the project; raises PinpipeError naming the command if it fails."""
+    Path(settings.warehouse).parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(PROJECT_ROOT),
+    ]
+    if quiet:
+        command.insert(1, "--quiet")
+    completed = subprocess.run(command, env=dbt_environment(settings), cwd=PROJECT_ROOT, check=False)
+    if completed.returncode != 0:
+        raise PinpipeError(
+            f"`dbt {' '.join(args)}` failed (exit {completed.returncode}); see its output above"
+        )
+
+
+def gold_report(settings: Settings, rows_per_question: int = 6) -> str:
+    """A compact text view of the gold answers, for the end of the main job."""
+    import duckdb
+
+    lines = [f"gold answers in {settings.warehouse} (schema gold):"]
+    with duckdb.connect(str(settings.warehouse), read_only=True) as conn:
+        posts = conn.execute("select count(*) from gold.posts").fetchone()
+        lines.append(f"  posts (complete pin+geo+user, one per index): {posts[0] if posts else 0:,}")
+        for table, title, order_by in GOLD_QUESTIONS:
+            result = conn.execute(f"select * from gold.{table} order by {order_by}")
+            names = [d[0] for d in result.description]
+            rows = result.fetchall()
+            shown = rows[:rows_per_question]
+            more = f" (first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else ""
+            lines.append(f"  {title} [gold.{table}]{more}")
+            lines.append("    " + " | ".join(names))
+            lines.extend(
+                "    " + " | ".join(_cell(n, v) for n, v in zip(names, row, strict=True)) for row in shown
+            )
+    return "\n".join(lines)
+
+
+def _cell(name: str, value: Any) -> str:
+    if isinstance(value, int) and not name.endswith("year"):
+        return f"{value:,}"
+    return str(value)

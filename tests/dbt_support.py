@@ -1,0 +1,303 @@
+"""Helpers for the dbt project's tests: records through the real landing and bronze loader, a dbt
+runner, and an independent Python reference of the cleaning rules and the gold answers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingestion.bronze import BronzeLoader, LoadReport
+from ingestion.lake import Lake
+from ingestion.landing import LandingWriter, next_offsets
+from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+SQLFLUFF_EXECUTABLE = Path(sys.executable).parent / "sqlfluff"
+
+DEFAULT_UID = "0a5040edb649"
+
+
+def land_and_load(
+    lake: Path | str,
+    records: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    ingested_at: datetime | None = None,
+    raw_lines: Mapping[str, Sequence[bytes]] | None = None,
+) -> LoadReport:
+    """Land ``records`` (JSON objects) and ``raw_lines`` (any bytes) through the real raw landing,
+    after what the topics already hold, and load them with the real bronze loader.
+
+    ``ingested_at`` fixes the load's ``_ingested_at`` (to replay an old load).
+    """
+    settings = Settings(data_dir=Path(str(lake)).parent, lake=str(lake), uid=DEFAULT_UID)
+    lake_ = Lake(settings.lake)
+    writer = LandingWriter(lake_, flush_records=5_000)
+    for entity in ENTITIES:
+        topic = settings.topic(entity)
+        lines = [json.dumps(r, ensure_ascii=False).encode() for r in records.get(entity, [])]
+        lines += list((raw_lines or {}).get(entity, []))
+        start = next_offsets(lake_, topic).get(0, 0)
+        for position, line in enumerate(lines):
+            writer.add(topic, 0, start + position, line)
+    writer.flush_all()
+    return BronzeLoader(settings, clock=(lambda: ingested_at) if ingested_at else None).load()
+
+
+def load_raw_records() -> dict[str, list[dict[str, Any]]]:
+    """The peer project's raw pin, geo and user records (with duplicates), by entity."""
+    data = json.loads((FIXTURES / "peer_raw_records.json").read_text(encoding="utf-8"))
+    return {entity: list(data["records"][entity]) for entity in ENTITIES}
+
+
+def load_seed_rows() -> dict[str, dict[int, dict[str, Any]]]:
+    """The original (seed) project's cleaned rows, by entity and index."""
+    data = json.loads((FIXTURES / "seed_clean_rows.json").read_text(encoding="utf-8"))
+    return {entity: {row["ind"]: row for row in data["rows"][entity]} for entity in ENTITIES}
+
+
+# --------------------------------------------------------------------------------------------------
+# Running dbt
+
+
+def dbt_env(lake: Path | str, warehouse: Path | str) -> dict[str, str]:
+    """Process environment for a dbt call on the duckdb target against ``lake`` and ``warehouse``."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PINPIPE_LAKE": str(lake),
+            "PINPIPE_WAREHOUSE": str(warehouse),
+            "PINPIPE_DBT_TARGET": "duckdb",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+        }
+    )
+    return env
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    lake: Path | str,
+    warehouse: Path | str,
+    work_dir: Path | str,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``dbt <args>`` from the repository root with target and log paths under ``work_dir``."""
+    work = Path(work_dir)
+    command = [
+        str(DBT_EXECUTABLE),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(REPO_ROOT),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=dbt_env(lake, warehouse),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def run_results(work_dir: Path | str) -> dict[str, dict[str, Any]]:
+    """The last invocation's run_results.json, by unique_id."""
+    data = json.loads((Path(work_dir) / "target" / "run_results.json").read_text(encoding="utf-8"))
+    return {result["unique_id"]: result for result in data["results"]}
+
+
+# --------------------------------------------------------------------------------------------------
+# An independent reference of the cleaning rules and the analytics contract (plain Python, written
+# from reference/source-data.md and design.md §4, not from the SQL).
+
+PLACEHOLDERS = {
+    "title": {"No Title Data Available"},
+    "poster_name": {"User Info Error"},
+    "follower_count": {"User Info Error"},
+    "tag_list": {"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"},
+    "image_src": {"Image src error."},
+}
+CATEGORIES = {
+    "art",
+    "beauty",
+    "christmas",
+    "diy-and-crafts",
+    "education",
+    "event-planning",
+    "finance",
+    "home-decor",
+    "mens-fashion",
+    "quotes",
+    "tattoos",
+    "travel",
+    "vehicles",
+}
+
+
+def reference_follower_count(value: Any) -> int | None:
+    """'46k' -> 46000, '6M' -> 6000000, '437' -> 437, '0' -> 0, anything else -> None."""
+    if not isinstance(value, str) or not value:
+        return None
+    multiplier = {"k": 1_000, "M": 1_000_000}.get(value[-1], 1)
+    digits = value[:-1] if multiplier > 1 else value
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    return int(digits) * multiplier
+
+
+def reference_posts(records: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Clean the first delivery of each record and join pin, geo and user on the index."""
+    firsts: dict[str, dict[int, Mapping[str, Any]]] = {}
+    for entity in ENTITIES:
+        firsts[entity] = {}
+        for record in records[entity]:
+            firsts[entity].setdefault(int(record[INDEX_FIELD[entity]]), record)
+    posts = []
+    for ind in sorted(set(firsts["pin"]) & set(firsts["geo"]) & set(firsts["user"])):
+        pin, geo, user = firsts["pin"][ind], firsts["geo"][ind], firsts["user"][ind]
+        follower_count = (
+            None
+            if pin["follower_count"] in PLACEHOLDERS["follower_count"]
+            else reference_follower_count(pin["follower_count"])
+        )
+        category = pin["category"] if pin["category"] in CATEGORIES else None
+        poster = None if pin["poster_name"] in PLACEHOLDERS["poster_name"] else pin["poster_name"]
+        posted = reference_timestamp(geo["timestamp"])
+        joined = reference_timestamp(user["date_joined"])
+        age = reference_age(user["age"])
+        posts.append(
+            {
+                "ind": ind,
+                "category": category,
+                "poster_name": poster,
+                "follower_count": follower_count,
+                "country": geo["country"],
+                "post_year": posted.year if posted else None,
+                "user_name": f"{user['first_name']} {user['last_name']}",
+                "age": age,
+                "age_group": reference_age_group(age),
+                "date_joined": joined,
+                "join_year": joined.year if joined else None,
+            }
+        )
+    return posts
+
+
+def reference_timestamp(value: Any) -> datetime | None:
+    """ISO-8601 text -> naive UTC datetime, None when it does not parse."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def reference_age(value: Any) -> int | None:
+    """An integer age in 0..120, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and 0 <= value <= 120 else None
+
+
+def reference_age_group(age: int | None) -> str | None:
+    if age is None or age < 18:
+        return None
+    if age <= 24:
+        return "18-24"
+    if age <= 35:
+        return "25-35"
+    if age <= 50:
+        return "36-50"
+    return "+50"
+
+
+def lower_median(values: Iterable[int]) -> int:
+    """The value at position ceil(n/2) (1-based) of the ascending values."""
+    ordered = sorted(values)
+    return ordered[math.ceil(len(ordered) / 2) - 1]
+
+
+def _top(counts: Mapping[tuple[Any, Any], int]) -> dict[Any, tuple[Any, int]]:
+    """For (group, item) -> n, the item with the largest n per group; ties to the smallest item."""
+    best: dict[Any, tuple[Any, int]] = {}
+    for (group, item), n in counts.items():
+        current = best.get(group)
+        if current is None or n > current[1] or (n == current[1] and item < current[0]):
+            best[group] = (item, n)
+    return best
+
+
+def reference_answers(posts: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The nine answers of source-data.md §5 under design.md §4, as sorted lists of tuples."""
+    answers: dict[str, list[tuple[Any, ...]]] = {}
+
+    def count_by(group_key: str, rows: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, Any], int]:
+        counts: dict[tuple[Any, Any], int] = {}
+        for row in rows:
+            if row[group_key] is None or row["category"] is None:
+                continue
+            key = (row[group_key], row["category"])
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    top = _top(count_by("country", posts))
+    answers["most_popular_category_by_country"] = sorted((g, c, n) for g, (c, n) in top.items())
+    in_years = [p for p in posts if p["post_year"] is not None and 2018 <= p["post_year"] <= 2022]
+    top = _top(count_by("post_year", in_years))
+    answers["most_popular_category_by_year"] = sorted((g, c, n) for g, (c, n) in top.items())
+
+    best_poster: dict[tuple[Any, Any], int] = {}
+    for p in posts:
+        if p["country"] is None or p["poster_name"] is None or p["follower_count"] is None:
+            continue
+        key = (p["country"], p["poster_name"])
+        best_poster[key] = max(best_poster.get(key, -1), p["follower_count"])
+    top = _top(best_poster)
+    answers["top_poster_by_country"] = sorted((g, c, n) for g, (c, n) in top.items())
+    winner = min(top.items(), key=lambda item: (-item[1][1], item[0]))
+    answers["country_with_top_poster"] = [(winner[0], winner[1][1])]
+
+    top = _top(count_by("age_group", posts))
+    answers["most_popular_category_by_age_group"] = sorted((g, c, n) for g, (c, n) in top.items())
+
+    def medians(keys: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for row in rows:
+            key = tuple(row[k] for k in keys)
+            if any(v is None for v in key) or row["follower_count"] is None:
+                continue
+            groups.setdefault(key, []).append(row["follower_count"])
+        return sorted((*key, lower_median(values)) for key, values in groups.items())
+
+    answers["median_follower_count_by_age_group"] = medians(["age_group"], posts)
+    joined = [p for p in posts if p["join_year"] is not None and 2015 <= p["join_year"] <= 2020]
+    people: dict[int, set[tuple[Any, ...]]] = {}
+    for p in joined:
+        people.setdefault(p["join_year"], set()).add((p["user_name"], p["age"], p["date_joined"]))
+    answers["users_joined_by_year"] = sorted((year, len(ps)) for year, ps in people.items())
+    answers["median_follower_count_by_join_year"] = medians(["join_year"], joined)
+    answers["median_follower_count_by_age_group_and_join_year"] = medians(["age_group", "join_year"], joined)
+    return answers
