@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -288,3 +289,35 @@ def test_poison_records_are_landed_and_quarantined_without_blocking(
         assert reason in quarantine[offset]["reason"]
         assert quarantine[offset]["raw_bytes"] == (value or b"")
     assert sorted(r["index"] for r in read_table(settings, "pin").to_pylist()) == ["1", "3", "4"]
+
+
+def test_main_job_through_kafka_gives_the_lake_sinks_gold(tmp_path: Path, broker: LocalKafka) -> None:
+    """`pinpipe run --via kafka` and the embedded `pinpipe run` end with the same gold tables."""
+
+    def run(data_dir: Path, *extra: str) -> dict[str, list[tuple[object, ...]]]:
+        env = {
+            **os.environ,
+            "PINPIPE_DATA_DIR": str(data_dir),
+            "PINPIPE_KAFKA_BOOTSTRAP": broker.bootstrap_servers,
+            "PINPIPE_UID": f"t{uuid.uuid4().hex[:11]}",
+            "PINPIPE_PARTITIONS": "3",
+        }
+        args = ["run", "--rows", "400", "--events", "300", "--quiet-dbt", *extra]
+        done = subprocess.run(
+            [sys.executable, "-m", "ingestion", *args], env=env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
+            tables = [
+                t
+                for (t,) in conn.execute(
+                    "select table_name from information_schema.tables where table_schema = 'gold'"
+                ).fetchall()
+            ]
+            return {t: sorted(conn.execute(f"select * from gold.{t}").fetchall(), key=repr) for t in tables}
+
+    through_kafka = run(tmp_path / "kafka", "--via", "kafka")
+    embedded = run(tmp_path / "lake")
+    through_kafka.pop("quarantine_summary"), embedded.pop("quarantine_summary")
+    assert through_kafka == embedded
+    assert len(embedded["posts"]) > 200
