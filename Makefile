@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Extras installed for each target; the test suite needs the components of every issue.
-RUN_EXTRAS :=
-TEST_EXTRAS := dev,kafka
+RUN_EXTRAS := kafka
+TEST_EXTRAS := dev,kafka,airflow
+AIRFLOW_EXTRAS := kafka,airflow
 
-.PHONY: run test lint venv-run venv-test clean
+.PHONY: run test lint manifest airflow venv-run venv-test venv-airflow clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +24,13 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(TEST_EXTRAS)]"
 	touch $@
 
+$(VENV)/.stamp-airflow: pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(AIRFLOW_EXTRAS)]"
+	touch $@
+
 venv-run: $(VENV)/.stamp-run
 venv-test: $(VENV)/.stamp-test
+venv-airflow: $(VENV)/.stamp-airflow
 
 ## make run: build the source DB, post events, land them, load bronze, build silver and gold.
 run: venv-run
@@ -38,6 +44,19 @@ lint: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## make manifest: dbt_project/target/manifest.json, which the Airflow DAG renders its dbt tasks from.
+manifest: venv-airflow
+	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir . --quiet
+
+## make airflow: Airflow standalone on 127.0.0.1:8080, AIRFLOW_HOME=data/airflow, this DAG only.
+AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
+	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+
+airflow: venv-airflow manifest
+	mkdir -p data/airflow
+	$(AIRFLOW_ENV) $(BIN)/airflow standalone
 
 clean:
 	rm -rf $(VENV) data dbt_project/target dbt_project/logs
