@@ -46,13 +46,15 @@ lint: venv-test
 	$(BIN)/mypy
 
 ## make manifest: dbt_project/target/manifest.json, which the Airflow DAG renders its dbt tasks from.
-manifest: venv-airflow
+manifest: venv-run
 	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir . --quiet
 
 ## make airflow: Airflow standalone on 127.0.0.1:8080, AIRFLOW_HOME=data/airflow, this DAG only.
-AIRFLOW_ENV = AIRFLOW_HOME=$(CURDIR)/data/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 \
-	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+AIRFLOW_PORT ?= 8080
+AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(CURDIR)/data/airflow" \
+	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 
 airflow: venv-airflow manifest
 	mkdir -p data/airflow

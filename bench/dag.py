@@ -1,0 +1,248 @@
+"""Benchmark of the daily Airflow DAG: parse time by Cosmos load mode, and where ``dag.test()`` spends time.
+
+* DAG parse time: the median of N parses of ``dags/pinpipe_daily.py``, each in a fresh interpreter
+  (Airflow imported first, as in the DAG processor; the figure is the execution of the DAG file,
+  Cosmos included), for ``LoadMode.DBT_MANIFEST`` (the DAG's default), ``LoadMode.DBT_LS`` with
+  Cosmos' dbt ls cache off (every parse runs ``dbt ls``) and ``LoadMode.DBT_LS`` with the cache on
+  (the first parse fills an Airflow Variable, the others read it).
+* ``dag.test()`` in a fresh interpreter on the lake-only variant (source DB → lake sink; no broker):
+  total wall time, split into Airflow start-up (import, DAG parse), the sum of the dbt task
+  durations, the other tasks, and the rest (dag.test's own scheduling loop and bookkeeping).
+
+Run: ``.venv/bin/python bench/dag.py [--parses 10] [--rows 500] [--events 400]
+[--invocation dbt_runner|subprocess|both]``. Everything lives in a temporary folder (AIRFLOW_HOME with
+an SQLite metadata DB, lake, warehouse); the manifest is rebuilt with ``dbt parse`` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DAGS_DIR = REPO_ROOT / "dags"
+DAG_FILE = DAGS_DIR / "pinpipe_daily.py"
+BIN = Path(sys.executable).parent
+DAG_ID = "pinpipe_daily"
+
+PARSE_MODES: dict[str, dict[str, str]] = {
+    "DBT_MANIFEST": {"PINPIPE_DAG_LOAD_MODE": "dbt_manifest"},
+    "DBT_LS (no cache)": {"PINPIPE_DAG_LOAD_MODE": "dbt_ls", "AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS": "False"},
+    "DBT_LS (cached)": {"PINPIPE_DAG_LOAD_MODE": "dbt_ls", "AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS": "True"},
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Children: run in a fresh interpreter, print one JSON line
+
+
+def child_parse() -> dict[str, float]:
+    """Import Airflow, then time the execution of the DAG file (what a DAG processor parse costs)."""
+    started = time.perf_counter()
+    import airflow.sdk  # noqa: F401  (the DAG processor has Airflow imported before it parses)
+
+    imported = time.perf_counter()
+    import runpy
+
+    sys.path.insert(0, str(DAGS_DIR))
+    namespace = runpy.run_path(str(DAG_FILE))
+    parsed = time.perf_counter()
+    assert namespace["dag"].dag_id == DAG_ID
+    return {
+        "airflow_import": imported - started,
+        "parse": parsed - imported,
+        "tasks": len(namespace["dag"].tasks),
+    }
+
+
+def child_run(source: str) -> dict[str, Any]:
+    """``dag.test()`` once, with the split of its wall time."""
+    started = time.perf_counter()
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    imported = time.perf_counter()
+    bag = BundleDagBag(dag_folder=str(DAGS_DIR), bundle_path=DAGS_DIR, bundle_name="dags-folder")
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(DAG_ID)
+    parsed = time.perf_counter()
+    run = dag.test(run_conf={"source": source})
+    finished = time.perf_counter()
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id).all()
+        durations = {ti.task_id: float(ti.duration or 0.0) for ti in tis}
+        states = sorted({str(ti.state) for ti in tis})
+        started_tis = [(ti.start_date, ti.task_id) for ti in tis if ti.start_date is not None]
+        first_task = min(started_tis)[1]
+    dbt = {t: d for t, d in durations.items() if t.startswith("dbt.")}
+    return {
+        "state": str(run.state),
+        "task_states": states,
+        "airflow_import": imported - started,
+        "dag_parse": parsed - imported,
+        "dag_test": finished - parsed,
+        "total": finished - started,
+        "dbt_tasks": len(dbt),
+        "dbt_seconds": sum(dbt.values()),
+        "dbt_max_task": max(dbt.values(), default=0.0),
+        "dbt_median_task": statistics.median(dbt.values()) if dbt else 0.0,
+        "other_task_seconds": sum(d for t, d in durations.items() if t not in dbt),
+        "first_task": first_task,
+        "first_task_seconds": durations[first_task],
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Parent
+
+
+def run_child(args: list[str], env: dict[str, str], timeout: float = 1800) -> dict[str, Any]:
+    """Run this file in a fresh interpreter and return the JSON it printed last."""
+    result = subprocess.run(
+        [sys.executable, __file__, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    line = [text for text in result.stdout.splitlines() if text.startswith("{")][-1]
+    data: dict[str, Any] = json.loads(line)
+    return data
+
+
+def base_env(work: Path) -> dict[str, str]:
+    """Airflow and pipeline environment inside ``work``."""
+    data = work / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINPIPE_", "AIRFLOW"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(work / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "AIRFLOW__COSMOS__CACHE_DIR": str(work / "cosmos_cache"),
+            "PINPIPE_DATA_DIR": str(data),
+            "PINPIPE_UID": "benchdag",
+            "PINPIPE_DBT_TARGET": "duckdb",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+    )
+    return env
+
+
+def prepare(work: Path, env: dict[str, str]) -> None:
+    """Manifest (the ``make manifest`` command) and an Airflow metadata DB."""
+    manifest_env = {k: v for k, v in env.items() if not k.startswith("PINPIPE_")}
+    for command, cwd, command_env in (
+        (
+            [str(BIN / "dbt"), "parse", "--project-dir", "dbt_project", "--profiles-dir", ".", "--quiet"],
+            REPO_ROOT,
+            manifest_env,
+        ),
+        ([str(BIN / "airflow"), "db", "migrate"], work, env),
+    ):
+        subprocess.run(command, cwd=cwd, env=command_env, capture_output=True, check=True)
+
+
+def post_lake_events(env: dict[str, str], rows: int, events: int) -> None:
+    """Source DB and ``events`` events through the lake sink (the DAG's lake-only variant reads them)."""
+    for args in (
+        ["db", "build", "--rows", str(rows)],
+        ["emulate", "--events", str(events), "--sink", "lake"],
+    ):
+        subprocess.run([str(BIN / "pinpipe"), *args], env=env, capture_output=True, check=True)
+
+
+def bench_parse(env: dict[str, str], parses: int) -> None:
+    """Median parse time of the DAG file per Cosmos load mode."""
+    print(f"DAG parse time, median of {parses} parses, each in a fresh interpreter:")
+    for label, extra in PARSE_MODES.items():
+        figures = [run_child(["_parse"], {**env, **extra}) for _ in range(parses)]
+        parse = statistics.median(f["parse"] for f in figures)
+        spread = (min(f["parse"] for f in figures), max(f["parse"] for f in figures))
+        airflow = statistics.median(f["airflow_import"] for f in figures)
+        print(
+            f"  {label:18s} {parse:6.2f}s  (min {spread[0]:.2f}, max {spread[1]:.2f}; "
+            f"{figures[0]['tasks']} tasks; Airflow import before it {airflow:.2f}s)"
+        )
+
+
+def bench_run(work: Path, env: dict[str, str], invocation: str) -> None:
+    """Run the whole DAG from a fresh bronze, warehouse and Cosmos cache (same raw landing each time)."""
+    (work / "data" / "warehouse.duckdb").unlink(missing_ok=True)
+    shutil.rmtree(work / "data" / "lake" / "bronze", ignore_errors=True)
+    shutil.rmtree(work / "cosmos_cache", ignore_errors=True)
+    figures = run_child(["_run", "lake"], {**env, "PINPIPE_DBT_INVOCATION": invocation})
+    total, test = figures["total"], figures["dag_test"]
+    warm_up = figures["first_task_seconds"]  # the in-process task runner starts with the first task
+    startup = figures["airflow_import"] + figures["dag_parse"] + warm_up
+    others = figures["other_task_seconds"] - warm_up
+    rest = test - figures["dbt_seconds"] - figures["other_task_seconds"]
+    dbt, states = figures["dbt_seconds"], ", ".join(figures["task_states"])
+    print(f"dag.test() with dbt invoked as {invocation}: {figures['state']} (tasks: {states})")
+    print(f"  total                        {total:7.1f}s")
+    print(
+        f"  Airflow start-up             {startup:7.1f}s  ({100 * startup / total:4.1f}%: import "
+        f"{figures['airflow_import']:.1f}s, DAG parse {figures['dag_parse']:.1f}s, first task "
+        f"{figures['first_task']} {warm_up:.1f}s)"
+    )
+    print(
+        f"  dbt tasks (sum of durations) {dbt:7.1f}s  ({100 * dbt / total:4.1f}%: "
+        f"{figures['dbt_tasks']} tasks, median {figures['dbt_median_task']:.2f}s, "
+        f"longest {figures['dbt_max_task']:.1f}s)"
+    )
+    print(f"  other tasks                  {others:7.1f}s")
+    print(f"  dag.test() loop, bookkeeping {rest:7.1f}s  ({100 * rest / total:4.1f}%)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set up a work folder, then the parse and the run benchmarks."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--parses", type=int, default=10)
+    parser.add_argument("--rows", type=int, default=500)
+    parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--invocation", choices=["dbt_runner", "subprocess", "both"], default="dbt_runner")
+    parser.add_argument("--skip-parse", action="store_true")
+    parser.add_argument("--skip-run", action="store_true")
+    parser.add_argument("--keep", type=Path, help="work folder to use and keep")
+    args = parser.parse_args(argv)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="pinpipe-bench-dag-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = base_env(work)
+    try:
+        started = time.perf_counter()
+        prepare(work, env)
+        print(f"set-up (dbt parse → manifest, airflow db migrate): {time.perf_counter() - started:.1f}s")
+        if not args.skip_parse:
+            bench_parse(env, args.parses)
+        if not args.skip_run:
+            post_lake_events(env, args.rows, args.events)
+            invocations = ["dbt_runner", "subprocess"] if args.invocation == "both" else [args.invocation]
+            for invocation in invocations:
+                bench_run(work, env, invocation)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_parse":
+        print(json.dumps(child_parse()))
+    elif len(sys.argv) > 2 and sys.argv[1] == "_run":
+        print(json.dumps(child_run(sys.argv[2])))
+    else:
+        sys.exit(main())
