@@ -1,11 +1,13 @@
 {#-
-    on-run-start hook: make the bronze source relations exist before any node runs.
+    on-run-start hook: make the bronze source relations readable before any node runs.
 
-    duckdb: the `delta` plugin copies a bronze Delta table into the warehouse's `bronze` schema
-    when a node that reads it is compiled. Unit tests of the staging models need the source's
-    columns before that happens; on a new warehouse they would fail with "relation doesn't
-    exist". So a table missing from the warehouse is loaded once here (later runs find the copy
-    of the previous run and skip this; the models reload the current bronze anyway).
+    duckdb: the `delta` plugin registers a bronze Delta table's current version (deltalake ->
+    Arrow dataset, in this process) behind a view `bronze.<table>` when `source()` resolves, and
+    queries read it in place: nothing is copied into the warehouse. The view exists in the warehouse
+    file, the dataset only in the process that registered it. Unit tests of the staging models
+    need the view's columns before their model runs (on a new warehouse: "relation doesn't
+    exist"), and a query of the view in a process that did not register it fails; so every dbt
+    process registers all four tables here, at its start (cheap: a Delta log read each).
 
     spark / databricks: register each bronze Delta table as an external table over
     `<PINPIPE_LAKE>/bronze/<table>` if it is not in the metastore yet (set the var
@@ -21,13 +23,17 @@
 
 {% macro duckdb__register_bronze_sources() %}
     {%- if execute -%}
-        {%- for table_name in ['pin', 'geo', 'user'] -%}
+        {%- for table_name in ['pin', 'geo', 'user', 'quarantine'] -%}
+            {#- a warehouse of an earlier version holds copies (tables) where the views go -#}
             {%- set existing = adapter.get_relation(
                 database=target.database, schema='bronze', identifier=table_name
             ) -%}
-            {%- if existing is none -%}
-                {%- do source('pinterest', table_name) -%}
+            {%- if existing is not none and not existing.is_view -%}
+                {%- do adapter.drop_relation(existing) -%}
+                {#- the plugin registers on a cursor of its own: it must see the drop -#}
+                {%- do adapter.commit() -%}
             {%- endif -%}
+            {%- do source('pinterest', table_name) -%}
         {%- endfor -%}
     {%- endif -%}
     select 1 as bronze_sources_registered

@@ -17,10 +17,7 @@ bronze_pins as (
 {% if is_incremental() %}
     already_loaded as (
 
-        select
-            ind,
-            _ingested_at
-        from {{ this }}
+        select ind from {{ this }}
 
     ),
 {% endif %}
@@ -34,11 +31,7 @@ deliveries as (
     {% if is_incremental() %}
         -- only deliveries since the last run (minus a safety lookback) of indexes not yet in silver
         where
-            bronze_pins._ingested_at >= {{ dbt.dateadd(
-                'hour',
-                -1 * var('pinpipe_incremental_lookback_hours', 3),
-                '(select max(_ingested_at) from already_loaded)',
-            ) }}
+            {{ ingested_since_last_run('bronze_pins._ingested_at', this) }}
             and not exists (
                 select 1 from already_loaded
                 where already_loaded.ind = cast(bronze_pins.index as bigint)
