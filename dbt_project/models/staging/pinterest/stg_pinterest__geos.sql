@@ -8,42 +8,9 @@
 
 with
 
-bronze_geos as (
-
-    select * from {{ source('pinterest', 'geo') }}
-
-),
-
-{% if is_incremental() %}
-    already_loaded as (
-
-        select ind from {{ this }}
-
-    ),
-{% endif %}
-
-deliveries as (
-
-    select
-        bronze_geos.*,
-        cast(bronze_geos.ind as bigint) as index_value
-    from bronze_geos
-    {% if is_incremental() %}
-        -- only deliveries since the last run (minus a safety lookback) of indexes not yet in silver
-        where
-            {{ ingested_since_last_run('bronze_geos._ingested_at', this) }}
-            and not exists (
-                select 1 from already_loaded
-                where already_loaded.ind = cast(bronze_geos.ind as bigint)
-            )
-    {% endif %}
-
-),
-
 first_deliveries as (
 
-    select * from deliveries
-    {{ keep_first_delivery('index_value') }}
+    {{ first_new_deliveries(source('pinterest', 'geo'), 'ind', 'index_value') }}
 
 ),
 

@@ -8,42 +8,9 @@
 
 with
 
-bronze_pins as (
-
-    select * from {{ source('pinterest', 'pin') }}
-
-),
-
-{% if is_incremental() %}
-    already_loaded as (
-
-        select ind from {{ this }}
-
-    ),
-{% endif %}
-
-deliveries as (
-
-    select
-        bronze_pins.*,
-        cast(bronze_pins.index as bigint) as ind
-    from bronze_pins
-    {% if is_incremental() %}
-        -- only deliveries since the last run (minus a safety lookback) of indexes not yet in silver
-        where
-            {{ ingested_since_last_run('bronze_pins._ingested_at', this) }}
-            and not exists (
-                select 1 from already_loaded
-                where already_loaded.ind = cast(bronze_pins.index as bigint)
-            )
-    {% endif %}
-
-),
-
 first_deliveries as (
 
-    select * from deliveries
-    {{ keep_first_delivery('ind') }}
+    {{ first_new_deliveries(source('pinterest', 'pin'), 'index', 'ind') }}
 
 ),
 

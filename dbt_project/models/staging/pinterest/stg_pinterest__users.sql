@@ -8,42 +8,9 @@
 
 with
 
-bronze_users as (
-
-    select * from {{ source('pinterest', 'user') }}
-
-),
-
-{% if is_incremental() %}
-    already_loaded as (
-
-        select ind from {{ this }}
-
-    ),
-{% endif %}
-
-deliveries as (
-
-    select
-        bronze_users.*,
-        cast(bronze_users.ind as bigint) as index_value
-    from bronze_users
-    {% if is_incremental() %}
-        -- only deliveries since the last run (minus a safety lookback) of indexes not yet in silver
-        where
-            {{ ingested_since_last_run('bronze_users._ingested_at', this) }}
-            and not exists (
-                select 1 from already_loaded
-                where already_loaded.ind = cast(bronze_users.ind as bigint)
-            )
-    {% endif %}
-
-),
-
 first_deliveries as (
 
-    select * from deliveries
-    {{ keep_first_delivery('index_value') }}
+    {{ first_new_deliveries(source('pinterest', 'user'), 'ind', 'index_value') }}
 
 ),
 
