@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -31,3 +33,11 @@ def seed_clean_rows() -> dict[str, list[dict[str, Any]]]:
     """The original seed project's own cleaned rows for its first 1000 emulator events."""
     data: dict[str, Any] = json.loads((FIXTURES / "seed_clean_rows.json").read_text())
     return data["rows"]
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A real local Kafka broker on 127.0.0.1 for one test module, stopped at its end."""
+    kafka = LocalKafka(tmp_path_factory.mktemp("kafka")).start(timeout=180)
+    yield kafka
+    kafka.stop()

@@ -86,13 +86,6 @@ class AirflowEnv:
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    kafka = LocalKafka(tmp_path_factory.mktemp("kafka")).start(timeout=180)
-    yield kafka
-    kafka.stop()
-
-
-@pytest.fixture(scope="module")
 def airflow_env(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[AirflowEnv]:

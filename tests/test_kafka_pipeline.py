@@ -11,7 +11,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -31,13 +30,6 @@ from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
 pytestmark = pytest.mark.kafka
 
 DB_ROWS = 2_000
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    kafka = LocalKafka(tmp_path_factory.mktemp("kafka")).start(timeout=180)
-    yield kafka
-    kafka.stop()
 
 
 @pytest.fixture(scope="module")
