@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Extras installed for each target; the test suite needs the components of every issue.
-RUN_EXTRAS := kafka
-TEST_EXTRAS := dev,kafka,airflow
+RUN_EXTRAS := kafka,kinesis
+TEST_EXTRAS := dev,kafka,kinesis,airflow
 AIRFLOW_EXTRAS := kafka,airflow
 
 .PHONY: run test lint manifest airflow venv-run venv-test venv-airflow clean
@@ -16,15 +16,15 @@ $(BIN)/uv:
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
 
 # One stamp per extras set, redone whenever pyproject.toml changes.
-$(VENV)/.stamp-run: pyproject.toml | $(BIN)/uv
+$(VENV)/.stamp-run: pyproject.toml Makefile | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(RUN_EXTRAS)]"
 	touch $@
 
-$(VENV)/.stamp-test: pyproject.toml | $(BIN)/uv
+$(VENV)/.stamp-test: pyproject.toml Makefile | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(TEST_EXTRAS)]"
 	touch $@
 
-$(VENV)/.stamp-airflow: pyproject.toml | $(BIN)/uv
+$(VENV)/.stamp-airflow: pyproject.toml Makefile | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(AIRFLOW_EXTRAS)]"
 	touch $@
 

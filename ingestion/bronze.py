@@ -63,6 +63,41 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+STREAM_LINEAGE_FIELDS: list[pa.Field] = [
+    pa.field("_source", pa.string(), nullable=False),
+    pa.field("_stream", pa.string(), nullable=False),
+    pa.field("_stream_created_at", pa.string(), nullable=False),
+    pa.field("_shard", pa.string(), nullable=False),
+    pa.field("_sequence_number", pa.string(), nullable=False),
+    pa.field("_arrival_at", pa.timestamp("us", tz="UTC")),
+    pa.field("_landing_object", pa.string(), nullable=False),
+    pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+"""Lineage of a Kinesis record: a sequence number is a decimal of up to 128 bits (kept as its text);
+``_stream_created_at`` tells a stream deleted and created again under the same name apart."""
+
+
+def stream_table(entity: str) -> str:
+    """Name of the bronze table the stream ingestion writes for an entity: ``stream_pin``."""
+    return f"stream_{entity}"
+
+
+def stream_entity_schema(entity: str) -> pa.Schema:
+    """Bronze schema of an entity's stream table: like the batch table, plus quarantine in place.
+
+    A record that is not a JSON object with an integer index stays in the same table (so it commits
+    atomically with the shard positions) with ``_quarantine_reason`` set, its fields NULL and its
+    bytes in ``_raw_bytes``; ``_raw_json`` holds the text of every record that is valid UTF-8.
+    """
+    fields = [pa.field(name, pa.string()) for name in SOURCE_FIELDS[entity]]
+    fields += [
+        pa.field("_raw_json", pa.string()),
+        pa.field("_quarantine_reason", pa.string()),
+        pa.field("_raw_bytes", pa.binary()),
+    ]
+    return pa.schema(fields + STREAM_LINEAGE_FIELDS)
+
+
 LEDGER_SCHEMA = pa.schema(
     [
         pa.field("landing_object", pa.string(), nullable=False),
@@ -162,7 +197,7 @@ class Rejected(Exception):
     """
 
 
-def _render_column(records: list[dict[str, Any]], name: str) -> list[str | None]:
+def render_column(records: list[dict[str, Any]], name: str) -> list[str | None]:
     """One source field of every record as bronze text (strings, the common case, pass through)."""
     values = [record.get(name) for record in records]
     return [
@@ -204,7 +239,7 @@ def parse_record(raw: bytes, index_field: str, max_bytes: int) -> dict[str, Any]
     return value
 
 
-def _parse_clean_object(values: list[bytes], index_field: str, max_bytes: int) -> list[dict[str, Any]] | None:
+def parse_clean_object(values: list[bytes], index_field: str, max_bytes: int) -> list[dict[str, Any]] | None:
     """Parse all lines of an object in one go; None unless every line is a valid record.
 
     One orjson call over the lines joined as a JSON array is much cheaper than one call per line.
@@ -284,10 +319,14 @@ class BronzeLoader:
         return self.lake.uri(f"bronze/{name}")
 
     def ensure_tables(self) -> None:
-        """Create the bronze tables (empty) if they do not exist, so dbt always finds its sources."""
+        """Create the bronze tables (empty) if they do not exist, so dbt always finds its sources.
+
+        The stream tables too: the batch loader never writes them, the stream ingestion does.
+        """
         schemas = {e: entity_schema(e) for e in ENTITIES}
         schemas[QUARANTINE] = QUARANTINE_SCHEMA
         schemas[LEDGER] = LEDGER_SCHEMA
+        schemas.update({stream_table(e): stream_entity_schema(e) for e in ENTITIES})
         for name, schema in schemas.items():
             uri = self.table_uri(name)
             try:
@@ -345,7 +384,7 @@ class BronzeLoader:
         rows, quarantine = batch.rows[entity], batch.quarantine
         rows_before, quarantine_before = len(rows.offsets), len(quarantine.offsets)
         max_bytes = self.settings.max_record_bytes
-        fast = _parse_clean_object(values, index_field, max_bytes)
+        fast = parse_clean_object(values, index_field, max_bytes)
         if fast is not None:  # the common case: every line a JSON object with an integer index
             rows.records.extend(fast)
             rows.raw.extend(values)
@@ -382,7 +421,7 @@ class BronzeLoader:
             if not rows.offsets:
                 continue
             columns: dict[str, Any] = {
-                name: pa.array(_render_column(rows.records, name), pa.string())
+                name: pa.array(render_column(rows.records, name), pa.string())
                 for name in SOURCE_FIELDS[entity]
             }
             columns["_raw_json"] = pa.array(rows.raw, pa.binary()).cast(pa.string())

@@ -96,7 +96,7 @@ def build_source_db(settings: Settings, rows: int, seed: int, *, force: bool = F
 @click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
 @click.option("--max-index", type=int, help="Largest index picked (default: the last row; original 11000).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--sink", default="lake", show_default=True, help="Where events go: lake or kafka.")
+@click.option("--sink", default="lake", show_default=True, help="Where events go: lake, kafka or kinesis.")
 @click.option("--partitions", type=click.IntRange(min=1), help="Partitions per topic (lake sink).")
 @click.pass_obj
 def emulate(
@@ -323,6 +323,107 @@ def land_from_kafka(settings: Settings, *, drain: bool) -> Any:
     return report
 
 
+# --- AWS: local moto, Kinesis streams, stream ingestion, live views ---------------------------------
+
+
+@cli.group()
+def aws() -> None:
+    """A local AWS (moto: S3 and Kinesis on 127.0.0.1) for development."""
+
+
+@aws.command("start")
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: the last one, else free).")
+@click.pass_obj
+def aws_start(obj: Context, port: int | None) -> None:
+    """Start moto's server and print the environment variables that point the pipeline at it."""
+    from ingestion.local_services.aws import LocalAWS, exports
+    from ingestion.local_services.processes import LocalServiceError
+
+    local = LocalAWS(obj.settings().data_dir / "aws", port)
+    try:
+        local.start()
+    except LocalServiceError as exc:
+        raise PinpipeError(str(exc)) from None
+    info(f"moto running (pid {local.pid}) at {local.endpoint_url}; its state is in memory. In your shell:")
+    click.echo(exports(local))
+
+
+@aws.command("stop")
+@click.pass_obj
+def aws_stop(obj: Context) -> None:
+    """Stop the local moto server."""
+    from ingestion.local_services.aws import LocalAWS
+
+    local = LocalAWS(obj.settings().data_dir / "aws")
+    running = local.pid is not None
+    local.stop()
+    click.echo("moto stopped" if running else "moto was not running")
+
+
+@aws.command("status")
+@click.pass_obj
+def aws_status(obj: Context) -> None:
+    """Whether the local moto server runs, and where."""
+    from ingestion.local_services.aws import LocalAWS
+
+    local = LocalAWS(obj.settings().data_dir / "aws")
+    click.echo(f"moto running (pid {local.pid}) at {local.endpoint_url}" if local.pid else "moto not running")
+
+
+@cli.group()
+def kinesis() -> None:
+    """Kinesis streams of the uid."""
+
+
+@kinesis.command("streams")
+@click.option("--shards", type=click.IntRange(min=1), help="Shards of streams created now (default 2).")
+@click.pass_obj
+def kinesis_streams(obj: Context, shards: int | None) -> None:
+    """Create the three streams streaming-<uid>-pin|geo|user where missing; wait until active."""
+    from ingestion.kinesis import ensure_streams, kinesis_client
+
+    settings = obj.settings(kinesis_shards=shards)
+    ensure_streams(kinesis_client(), settings)
+    for entity in ("pin", "geo", "user"):
+        click.echo(settings.stream(entity))
+
+
+@cli.command()
+@click.option("--idle-exit", type=float, help="Exit after this many seconds without a new record.")
+@click.pass_obj
+def stream(obj: Context, idle_exit: float | None) -> None:
+    """Read every shard of the three streams into raw landing + bronze stream tables, until SIGTERM."""
+    from ingestion.stream import StreamIngestion, StreamReport
+
+    def progress(report: StreamReport) -> None:
+        info(report.summary())
+
+    report = StreamIngestion(obj.settings()).run(idle_exit=idle_exit, progress=progress)
+    info(report.summary())
+
+
+@cli.command()
+@click.option("--watch", type=float, help="Print again every this many seconds, until Ctrl-C.")
+@click.option("--rows", type=int, default=8, show_default=True, help="Rows per view.")
+@click.pass_obj
+def live(obj: Context, watch: float | None, rows: int) -> None:
+    """Print the live views (schema live) over the stream tables, read in place."""
+    from ingestion.warehouse import WarehouseReader, live_report
+
+    settings = obj.settings()
+    reader = WarehouseReader(settings)
+    try:
+        while True:
+            click.echo(f"live views in {settings.warehouse} at {time.strftime('%H:%M:%S')}:")
+            click.echo(live_report(reader, rows))
+            if watch is None:
+                return
+            time.sleep(watch)
+            reader.refresh()
+    finally:
+        reader.close()
+
+
 # --- the main job ----------------------------------------------------------------------------------
 
 
@@ -352,10 +453,10 @@ def run(
     if via == "kafka":
         land_from_kafka(settings, drain=True)
     load_bronze(settings)
-    from ingestion.warehouse import gold_report, run_dbt
+    from ingestion.warehouse import ROUTINE_BUILD, gold_report, run_dbt
 
-    info("dbt: building silver and gold (with tests)")
-    run_dbt(settings, ["build"], quiet=quiet_dbt)
+    info("dbt: building silver and gold (with data tests)")
+    run_dbt(settings, ROUTINE_BUILD, quiet=quiet_dbt)
     click.echo(gold_report(settings))
     elapsed = time.monotonic() - started
     info(f"run: done in {elapsed:.1f}s; lake {settings.lake}; warehouse {settings.warehouse}")
@@ -390,6 +491,8 @@ def main(argv: list[str] | None = None) -> None:
 
     level = os.environ.get("PINPIPE_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "boto3", "urllib3", "s3fs", "aiobotocore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         cli.main(args=argv, prog_name="pinpipe", standalone_mode=False)
     except click.exceptions.Abort:

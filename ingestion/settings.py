@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_group: str = Field(default="", description="Consumer group of the landing (default per uid).")
     kafka_compression: str = Field(default="lz4", description="Producer compression: lz4, gzip, zstd, none.")
+    kinesis_shards: int = Field(default=2, ge=1, le=500, description="Shards of a stream the sink creates.")
+    stream_commit_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="Stream ingestion: most seconds between bronze commits."
+    )
+    stream_poll_seconds: float = Field(
+        default=0.2, gt=0, le=10, description="Stream ingestion: pause when a round read nothing."
+    )
     dbt_target: str = Field(default="duckdb", description="dbt target for dbt calls of the CLI.")
 
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.errors import PinpipeError
+from ingestion.lake import Lake, s3_storage_options
 from ingestion.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
@@ -44,6 +45,11 @@ GOLD_QUESTIONS: list[tuple[str, str, str]] = [
 ]
 """Gold answer tables (schema ``gold``), what they answer, and the order the report shows them in."""
 
+ROUTINE_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+"""The dbt command of a routine (e.g. daily) run: models and data tests. The unit tests check the SQL,
+not the data: they run in the test suite (``make test``) and with a plain ``pinpipe dbt build``, and the
+Airflow DAG leaves them out too."""
+
 
 def dbt_executable() -> str:
     """The dbt of this environment (beside the running Python), else the one on PATH."""
@@ -59,13 +65,23 @@ def dbt_executable() -> str:
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """The process environment for dbt: this one plus the settings' PINPIPE_* values."""
     env = {**os.environ, **settings.dbt_env(), "PINPIPE_DBT_TARGET": settings.dbt_target}
+    if settings.lake.startswith("s3://"):
+        # deltalake in the dbt process (the delta plugin) reads its S3 options from the environment:
+        # the endpoint of an S3-compatible store, and AWS_ALLOW_HTTP for a plain-http one (moto).
+        env.update(s3_storage_options())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 
 
 def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None:
-    """Run one dbt command on the project; raises PinpipeError naming the command if it fails."""
+    """Run one dbt command on the project; raises PinpipeError naming the command if it fails.
+
+    The bronze tables are created (empty) first where missing: the sources read all of them.
+    """
+    from ingestion.bronze import BronzeLoader
+
     Path(settings.warehouse).parent.mkdir(parents=True, exist_ok=True)
+    BronzeLoader(settings).ensure_tables()
     command = [
         dbt_executable(),
         *args,
@@ -101,6 +117,86 @@ def gold_report(settings: Settings, rows_per_question: int = 6) -> str:
             lines.append("    " + " | ".join(names))
             lines.extend(
                 "    " + " | ".join(_cell(n, v) for n, v in zip(names, row, strict=True)) for row in shown
+            )
+    return "\n".join(lines)
+
+
+BRONZE_TABLES = ("pin", "geo", "user", "quarantine", "stream_pin", "stream_geo", "stream_user")
+"""The bronze tables behind the warehouse's ``bronze`` views (dbt's macro ``bronze_table_names``)."""
+
+LIVE_MARTS: list[tuple[str, str]] = [
+    ("live_posts_by_category", "posts_last_hour desc, category"),
+    ("live_posts_by_country", "posts_last_hour desc, country"),
+    ("live_quarantine", "records_last_hour desc, stream_name, reason_kind"),
+]
+"""The operators' live views (schema ``live``) and the order ``pinpipe live`` shows them in."""
+
+
+class WarehouseReader:
+    """The DuckDB warehouse opened outside dbt with its bronze views readable.
+
+    On DuckDB the ``bronze.<table>`` views of the warehouse select from an Arrow dataset that dbt-duckdb's
+    delta plugin registers in each dbt process under ``<database>_bronze_<table>_df``. This reader
+    registers each bronze Delta table's current version under the same name on its own connection, so
+    every view built on bronze (silver views, the ``live`` marts) can be queried from Python or a
+    notebook; :meth:`refresh` moves to the tables' latest versions (cheap: a Delta log read each).
+    """
+
+    def __init__(self, settings: Settings, *, read_only: bool = True) -> None:
+        import duckdb
+
+        self.lake = Lake(settings.lake)
+        try:
+            self.conn = duckdb.connect(str(settings.warehouse), read_only=read_only)
+        except duckdb.Error as exc:
+            raise PinpipeError(f"cannot open the warehouse {settings.warehouse}: {exc}") from None
+        self.database = str(self.conn.sql("select current_database()").fetchall()[0][0])
+        self.tables: dict[str, Any] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Register the latest version of every bronze table that exists."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        for name in BRONZE_TABLES:
+            table = self.tables.get(name)
+            if table is None:
+                try:
+                    table = DeltaTable(
+                        self.lake.uri(f"bronze/{name}"), storage_options=self.lake.storage_options
+                    )
+                except TableNotFoundError:
+                    continue
+                self.tables[name] = table
+            else:
+                table.update_incremental()
+            self.conn.register(f"{self.database}_bronze_{name}_df", table.to_pyarrow_dataset())
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a query."""
+        result = self.conn.execute(sql)
+        names = [d[0] for d in result.description]
+        return names, result.fetchall()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def live_report(reader: WarehouseReader, rows: int = 8) -> str:
+    """The live marts as text (each view evaluated now)."""
+    lines = []
+    for view, order_by in LIVE_MARTS:
+        try:
+            names, found = reader.query(f"select * from live.{view} order by {order_by} limit {rows}")
+        except Exception as exc:
+            raise PinpipeError(f"cannot read live.{view} (run `pinpipe dbt build` first?): {exc}") from None
+        lines.append(f"  live.{view}" + ("" if found else " (nothing in the last hour)"))
+        if found:
+            lines.append("    " + " | ".join(names))
+            lines.extend(
+                "    " + " | ".join(_cell(n, v) for n, v in zip(names, row, strict=True)) for row in found
             )
     return "\n".join(lines)
 

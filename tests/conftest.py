@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ingestion.local_services.aws import LocalAWS
 from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import Settings
 
@@ -41,3 +42,18 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     kafka = LocalKafka(tmp_path_factory.mktemp("kafka")).start(timeout=180)
     yield kafka
     kafka.stop()
+
+
+@pytest.fixture(scope="module")
+def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
+    """A real moto server (S3 and Kinesis) on 127.0.0.1 for one test module, with the process
+    environment pointing boto3, s3fs and deltalake at it; stopped (and the environment restored) at
+    the module's end."""
+    aws = LocalAWS(tmp_path_factory.mktemp("aws")).start()
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in aws.env().items():
+            patch.setenv(key, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        patch.delenv("PINPIPE_S3_ENDPOINT_URL", raising=False)
+        yield aws
+    aws.stop()

@@ -301,3 +301,27 @@ def reference_answers(posts: Sequence[Mapping[str, Any]]) -> dict[str, list[tupl
     answers["median_follower_count_by_join_year"] = medians(["join_year"], joined)
     answers["median_follower_count_by_age_group_and_join_year"] = medians(["age_group", "join_year"], joined)
     return answers
+
+
+def gold_snapshot(warehouse: str | Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every gold table's rows, sorted, read the way an analyst would (read-only, nothing else running).
+
+    Without the `_loaded_at` lineage column (`gold.posts`): the time of a load differs between two
+    runs that produce the same data.
+    """
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        columns = connection.execute(
+            "select table_name, list(column_name order by ordinal_position) from information_schema.columns "
+            "where table_schema = 'gold' group by table_name"
+        ).fetchall()
+        return {
+            table: sorted(
+                connection.execute(
+                    f'select {", ".join(f"{c}" for c in names if c != "_loaded_at")} from gold."{table}"'
+                ).fetchall(),
+                key=repr,
+            )
+            for table, names in columns
+        }

@@ -202,21 +202,6 @@ def run_dag(dag: Any, **conf: Any) -> Run:
     return Run(str(dag_run.state), states, durations, xcoms, seconds)
 
 
-def gold_snapshot(warehouse: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every gold table's rows, sorted, through a read-only connection."""
-    with duckdb.connect(warehouse, read_only=True) as connection:
-        tables = [
-            name
-            for (name,) in connection.execute(
-                "select table_name from information_schema.tables where table_schema = 'gold'"
-            ).fetchall()
-        ]
-        return {
-            table: sorted(connection.execute(f'select * from gold."{table}"').fetchall(), key=repr)
-            for table in tables
-        }
-
-
 def posted_indexes() -> list[int]:
     """The indexes the emulator posts for this plan (random order, repeats included)."""
     picks = pick_indexes("random", POSTING_SEED, DB_ROWS - 1)
@@ -269,7 +254,7 @@ def pipeline(airflow_env: AirflowEnv, dag: Any) -> Pipeline:
     run = run_dag(dag)
     print(f"dag.test(): {run.state} in {run.seconds:.1f}s")
     if run.state == "success":
-        run.gold = gold_snapshot(settings.warehouse)
+        run.gold = support.gold_snapshot(settings.warehouse)
     bronze = {
         entity: sorted(
             int(i) for i in read_table(settings, entity, [INDEX_FIELD[entity]]).column(0).to_pylist()
@@ -536,7 +521,7 @@ def corrupt_bronze(settings: Settings) -> None:
 def test_data_quality_failure_fails_the_run_and_keeps_gold(pipeline: Pipeline) -> None:
     assert pipeline.run.state == "success"
     settings = pipeline.env.settings
-    before = gold_snapshot(settings.warehouse)
+    before = support.gold_snapshot(settings.warehouse)
     corrupt_bronze(settings)
     run = run_dag(pipeline.dag)
     assert run.state == "failed"
@@ -546,4 +531,4 @@ def test_data_quality_failure_fails_the_run_and_keeps_gold(pipeline: Pipeline) -
     assert {run.states[t] for t in downstream} == {"upstream_failed"}
     assert "dbt.posts.run" in downstream and "record_run" in downstream
     assert run.states["dbt.stg_pinterest__pins.run"] == "success"
-    assert gold_snapshot(settings.warehouse) == before
+    assert support.gold_snapshot(settings.warehouse) == before

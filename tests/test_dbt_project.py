@@ -356,6 +356,10 @@ def test_incremental_run_adds_new_rows_without_reprocessing(
     # rebuild would overwrite it.
     with duckdb.connect(str(build.warehouse)) as connection:
         connection.execute("update silver.stg_pinterest__pins set title = 'MARKER' where ind = 7528")
+        connection.execute("update gold.posts set title = 'MARKER' where ind = 7528")  # incremental too
+        # a value the accepted_values test refuses, in a silver row of an earlier load that gold
+        # already holds: the routine run tests only the latest load
+        connection.execute("update silver.stg_pinterest__pins set downloaded = 7 where ind = 7528")
 
     new = {
         # two new posts, one of them delivered twice (the first delivery must win)
@@ -381,8 +385,15 @@ def test_incremental_run_adds_new_rows_without_reprocessing(
         rows, distinct = build.query(f"select count(*), count(distinct ind) from silver.{model}")[0]
         assert rows == distinct
     assert build.query("select count(*) from gold.posts where ind in (910001, 910002)") == [(2,)]
+    assert build.query("select title from gold.posts where ind = 7528") == [("MARKER",)]
+    assert build.query("select title from gold.posts where ind = 910002") == [("first",)]
+    loads = build.query("select _loaded_at, count(*) from gold.posts group by all order by 1")
+    assert [count for _, count in loads][-1] == 2, "the run appended exactly the two new posts"
+    # ... while a test over every row finds the planted value
+    result = build.dbt("test", "--select", "stg_pinterest__pins", "--vars", "{pinpipe_test_all_rows: true}")
+    assert result.returncode != 0 and "accepted_values_stg_pinterest__pins_downloaded" in result.stdout
 
-    # Gold is rebuilt from silver: it matches the reference on all records, first delivery winning.
+    # Gold matches the reference on all records, first delivery winning.
     records = {entity: built.records[entity] + new[entity] for entity in support.ENTITIES}
     expected = support.reference_answers(support.reference_posts(records))
     for table, columns in GOLD.items():
@@ -390,13 +401,15 @@ def test_incremental_run_adds_new_rows_without_reprocessing(
 
     # A full refresh reproduces the incremental result (except the marker).
     def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+        tables = [f"silver.{model}" for model in SILVER.values()] + ["gold.posts"]
         return {
-            model: sorted(build.query(f"select * from silver.{model} where ind <> 7528"))
-            for model in SILVER.values()
+            table: sorted(build.query(f"select * exclude (_loaded_at) from {table} where ind <> 7528"))
+            for table in tables
         }
 
     before = snapshot()
-    result = build.dbt("run", "--full-refresh", "--select", "staging")
+    result = build.dbt("run", "--full-refresh", "--select", "staging", "posts")
     assert result.returncode == 0, result.stdout[-8000:]
     assert snapshot() == before
     assert build.query("select title from silver.stg_pinterest__pins where ind = 7528") == [(None,)]
+    assert build.query("select title from gold.posts where ind = 7528") == [(None,)]

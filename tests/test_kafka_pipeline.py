@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import duckdb
+import dbt_support as support
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -299,14 +299,7 @@ def test_main_job_through_kafka_gives_the_lake_sinks_gold(tmp_path: Path, broker
             [sys.executable, "-m", "ingestion", *args], env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
-        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as conn:
-            tables = [
-                t
-                for (t,) in conn.execute(
-                    "select table_name from information_schema.tables where table_schema = 'gold'"
-                ).fetchall()
-            ]
-            return {t: sorted(conn.execute(f"select * from gold.{t}").fetchall(), key=repr) for t in tables}
+        return support.gold_snapshot(data_dir / "warehouse.duckdb")
 
     through_kafka = run(tmp_path / "kafka", "--via", "kafka")
     embedded = run(tmp_path / "lake")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
+import dbt_support as support
 
 from ingestion.bronze import read_table
 from ingestion.settings import ENTITIES, Settings
@@ -24,18 +24,6 @@ def bronze_counts(settings: Settings) -> dict[str, int]:
     return {e: len(read_table(settings, e)) for e in ENTITIES}
 
 
-def gold(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
-    """Every gold table's rows, read the way an analyst would (read-only, nothing else running)."""
-    with duckdb.connect(settings.warehouse, read_only=True) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "select table_name from information_schema.tables where table_schema = 'gold'"
-            ).fetchall()
-        ]
-        return {t: sorted(conn.execute(f"select * from gold.{t}").fetchall(), key=repr) for t in tables}
-
-
 def test_main_job_runs_and_a_second_run_changes_nothing(settings: Settings) -> None:
     first = pinpipe(settings.data_dir, "run", "--rows", "400", "--events", "250", "--quiet-dbt")
     assert first.returncode == 0, first.stderr + first.stdout
@@ -44,7 +32,7 @@ def test_main_job_runs_and_a_second_run_changes_nothing(settings: Settings) -> N
     assert str(settings.warehouse) in first.stdout
     counts = bronze_counts(settings)
     assert counts == {"pin": 250, "geo": 250, "user": 250}
-    answers = gold(settings)
+    answers = support.gold_snapshot(settings.warehouse)
     assert len(answers) >= 10 and all(answers[t] for t in ("posts", "most_popular_category_by_year"))
     distinct_posted = len({r["index"] for r in read_table(settings, "pin", ["index"]).to_pylist()})
     assert len(answers["posts"]) == distinct_posted  # one row per index, however often it was posted
@@ -53,12 +41,12 @@ def test_main_job_runs_and_a_second_run_changes_nothing(settings: Settings) -> N
     assert second.returncode == 0, second.stderr
     assert "posted before" in second.stderr and "loaded 0 records" in second.stderr
     assert bronze_counts(settings) == counts
-    assert gold(settings) == answers
+    assert support.gold_snapshot(settings.warehouse) == answers
 
     again = pinpipe(settings.data_dir, "run", "--rows", "400", "--events", "250", "--repost", "--quiet-dbt")
     assert again.returncode == 0, again.stderr
     assert bronze_counts(settings) == {e: 500 for e in ENTITIES}
-    assert gold(settings) == answers  # the same posts delivered twice count once
+    assert support.gold_snapshot(settings.warehouse) == answers  # the same posts delivered twice count once
 
 
 def test_cli_failures_are_one_line_reasons(settings: Settings) -> None:

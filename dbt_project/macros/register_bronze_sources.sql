@@ -7,7 +7,7 @@
     file, the dataset only in the process that registered it. Unit tests of the staging models
     need the view's columns before their model runs (on a new warehouse: "relation doesn't
     exist"), and a query of the view in a process that did not register it fails; so every dbt
-    process registers all four tables here, at its start (cheap: a Delta log read each).
+    process registers all of them here, at its start (cheap: a Delta log read each).
 
     spark / databricks: register each bronze Delta table as an external table over
     `<PINPIPE_LAKE>/bronze/<table>` if it is not in the metastore yet (set the var
@@ -23,7 +23,7 @@
 
 {% macro duckdb__register_bronze_sources() %}
     {%- if execute -%}
-        {%- for table_name in ['pin', 'geo', 'user', 'quarantine'] -%}
+        {%- for table_name in bronze_table_names() -%}
             {#- a warehouse of an earlier version holds copies (tables) where the views go -#}
             {%- set existing = adapter.get_relation(
                 database=target.database, schema='bronze', identifier=table_name
@@ -43,7 +43,7 @@
     {%- if execute and var('pinpipe_register_bronze', true) -%}
         {%- set lake = env_var('PINPIPE_LAKE', 'data/lake').rstrip('/') -%}
         {%- do run_query('create schema if not exists bronze') -%}
-        {%- for table_name in ['pin', 'geo', 'user', 'quarantine'] -%}
+        {%- for table_name in bronze_table_names() -%}
             {%- do run_query(
                 'create table if not exists bronze.' ~ table_name
                 ~ " using delta location '" ~ lake ~ '/bronze/' ~ table_name ~ "'"
@@ -52,3 +52,8 @@
     {%- endif -%}
     select 1 as bronze_sources_registered
 {% endmacro %}
+
+{#- Every bronze table the sources read: the batch tables, the quarantine, the stream tables. -#}
+{% macro bronze_table_names() -%}
+    {{ return(['pin', 'geo', 'user', 'quarantine', 'stream_pin', 'stream_geo', 'stream_user']) }}
+{%- endmacro %}

@@ -7,3 +7,8 @@ Renders what dbt-duckdb renders, closely enough for linting. Not used by dbt its
 def dateadd(datepart: str, interval: object, from_date_or_timestamp: str) -> str:
     """dbt.dateadd on DuckDB."""
     return f"({from_date_or_timestamp} + cast({interval or 0} as bigint) * interval 1 {datepart})"
+
+
+def current_timestamp() -> str:
+    """dbt.current_timestamp on DuckDB."""
+    return "now()"

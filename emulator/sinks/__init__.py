@@ -39,7 +39,7 @@ class Sink(Protocol):
         """Counts so far (for progress lines)."""
 
 
-SINKS = ("lake", "kafka")
+SINKS = ("lake", "kafka", "kinesis")
 
 
 def open_sink(name: str, settings: Settings) -> Sink:
@@ -52,4 +52,8 @@ def open_sink(name: str, settings: Settings) -> Sink:
         from emulator.sinks.kafka import KafkaSink
 
         return KafkaSink(settings)
+    if name == "kinesis":
+        from emulator.sinks.kinesis import KinesisSink
+
+        return KinesisSink(settings)
     raise PinpipeError(f"unknown sink {name!r}; choose one of {', '.join(SINKS)}")

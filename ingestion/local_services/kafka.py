@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
 import os
 import shutil
@@ -57,6 +56,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from ingestion.local_services.processes import (
+    HOST,
+    LocalServiceError,
+    free_ports,
+    pid_alive,
+    signal_group,
+    wait_for_exit,
+)
+
 KAFKA_VERSION = "4.4.0"
 """Version of ``org.apache.kafka:kafka_2.13``; passed to Maven, overriding the pom's default."""
 
@@ -66,7 +74,6 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "kafka"
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 NODE_ID = 1
-HOST = "127.0.0.1"
 JVM_OPTS: tuple[str, ...] = (
     "-Xms128m",
     "-Xmx512m",
@@ -98,10 +105,6 @@ logger.state.level = WARN
 logger.config.name = org.apache.kafka.common.config.AbstractConfig
 logger.config.level = WARN
 """
-
-
-class LocalServiceError(RuntimeError):
-    """A local service could not be fetched, started or stopped; the message says why."""
 
 
 def default_jar_dir(version: str = KAFKA_VERSION) -> Path:
@@ -188,18 +191,6 @@ def _install_staging(staging: Path, target: Path) -> None:
             raise
 
 
-def free_ports(count: int = 1) -> list[int]:
-    """``count`` distinct TCP ports of 127.0.0.1 that were free a moment ago (bound to port 0)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def new_cluster_id() -> str:
     """A random cluster id in Kafka's format: 16 random bytes, URL-safe base64 without padding."""
     while True:
@@ -243,33 +234,12 @@ class _State:
         (data_dir / _STATE_FILE).write_text(text, encoding="utf-8")
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether a process runs under ``pid`` (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _cmdline(pid: int) -> str | None:
     """The command line of ``pid`` from /proc, or None where /proc is not available."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
         return None
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    """Send ``sig`` to the process group led by ``pid`` (the broker runs in its own session)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
 
 
 def _probe(bootstrap: str, timeout: float) -> bool:
@@ -398,9 +368,9 @@ class LocalKafka:
         """Stop the broker with SIGTERM (a clean shutdown), then SIGKILL after ``timeout`` seconds."""
         pid = self.pid
         if pid is not None:
-            _signal_group(pid, signal.SIGTERM)
+            signal_group(pid, signal.SIGTERM)
             if not self._wait_exit(pid, timeout):
-                _signal_group(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
                 self._wait_exit(pid, 10.0)
         self._proc = None
         (self.data_dir / _PID_FILE).unlink(missing_ok=True)
@@ -409,7 +379,7 @@ class LocalKafka:
         """Kill the broker with SIGKILL, as a crash would; the pid file stays behind, as after a crash."""
         pid = self.pid
         if pid is not None:
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             self._wait_exit(pid, 10.0)
         self._proc = None
 
@@ -435,7 +405,7 @@ class LocalKafka:
             pid = int((self.data_dir / _PID_FILE).read_text(encoding="utf-8").strip())
         except (OSError, ValueError):
             return None
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return None
         cmdline = _cmdline(pid)
         if cmdline is not None and (MAIN_CLASS not in cmdline or str(self.data_dir) not in cmdline):
@@ -574,12 +544,7 @@ class LocalKafka:
             except subprocess.TimeoutExpired:
                 return False
             return True
-        deadline = time.monotonic() + timeout
-        while _pid_alive(pid):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-        return True
+        return wait_for_exit(pid, timeout)
 
 
 @dataclass(frozen=True)

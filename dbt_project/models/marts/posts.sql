@@ -1,8 +1,30 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+    )
+}}
+
+{%- set silver_tables = [
+    ref('stg_pinterest__pins'),
+    ref('stg_pinterest__geos'),
+    ref('stg_pinterest__users'),
+] %}
+
 with
 
 joined_posts as (
 
     select * from {{ ref('int_posts_joined') }}
+    {% if is_incremental() -%}
+        -- posts completed by silver rows loaded since this table's last load, not yet in it
+        where
+            ind in (
+                {{ indexes_loaded_since_last_run(silver_tables) }}
+            )
+            and ind not in (select already_loaded.ind from {{ this }} as already_loaded)
+    {%- endif %}
 
 ),
 
@@ -33,7 +55,8 @@ final as (
         age,
         age_group,
         date_joined,
-        join_year
+        join_year,
+        {{ loaded_at() }} as _loaded_at
     from joined_posts
 
 )

@@ -17,11 +17,7 @@ first_deliveries as (
 parsed as (
 
     select
-        index_value,
-        country,
-        {{ parse_double_in_range('latitude', -90, 90) }} as latitude,
-        {{ parse_double_in_range('longitude', -180, 180) }} as longitude,
-        {{ parse_iso_timestamp('timestamp') }} as posted_at,
+        {{ geo_parsed_columns() }},
         _source,
         _topic,
         _partition,
@@ -35,21 +31,17 @@ parsed as (
 cleaned as (
 
     select
-        -- the original's columns, in its order (reference/source-data.md §4)
-        index_value as ind,
-        country,
-        {{ to_coordinates('latitude', 'longitude') }} as coordinates,
-        posted_at as timestamp,  -- noqa: RF04
+        -- the original's columns, in its order (reference/source-data.md §4), then the coordinates
+        {{ geo_cleaned_columns() }},
 
-        -- extra columns
-        latitude,
-        longitude,
+        -- lineage
         _source,
         _topic,
         _partition,
         _offset,
         _landing_object,
-        _ingested_at
+        _ingested_at,
+        {{ loaded_at() }} as _loaded_at
 
     from parsed
 

@@ -17,21 +17,17 @@ first_deliveries as (
 cleaned as (
 
     select
-        -- the original's columns, in its order (reference/source-data.md §4)
-        index_value as ind,
-        {{ full_name('first_name', 'last_name') }} as user_name,
-        {{ parse_integer_in_range('age', 0, 120, max_digits=3) }} as age,
-        {{ parse_iso_timestamp('date_joined') }} as date_joined,
+        -- the original's columns, in its order (reference/source-data.md §4), then the name parts
+        {{ user_cleaned_columns() }},
 
-        -- extra columns
-        first_name,
-        last_name,
+        -- lineage
         _source,
         _topic,
         _partition,
         _offset,
         _landing_object,
-        _ingested_at
+        _ingested_at,
+        {{ loaded_at() }} as _loaded_at
 
     from first_deliveries
 

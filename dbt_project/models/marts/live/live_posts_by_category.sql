@@ -1,0 +1,35 @@
+-- Live: posts per category that arrived on the stream in the last 5 minutes and the last hour
+-- (a post counted by its pin record, the first delivery of its index; a view, evaluated when queried).
+with
+
+pins as (
+
+    select * from {{ ref('stg_pinterest__live_pins') }}
+
+),
+
+last_hour as (
+
+    select
+        category,
+        _arrival_at
+    from pins
+    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
+
+),
+
+counted as (
+
+    select
+        category,
+        count(
+            case when _arrival_at >= {{ dbt.dateadd('minute', -5, dbt.current_timestamp()) }} then 1 end
+        ) as posts_last_5_minutes,
+        count(*) as posts_last_hour,
+        max(_arrival_at) as last_arrival_at
+    from last_hour
+    group by category
+
+)
+
+select * from counted
