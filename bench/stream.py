@@ -51,7 +51,7 @@ def bench_latency(work: Path, events: int, rate: float) -> None:
     client = kinesis_client()
     ensure_streams(client, settings)
     BronzeLoader(settings).ensure_tables()
-    run_dbt(settings, ["build", "--select", "+path:models/marts/live", "--quiet"], quiet=True)
+    run_dbt(settings, ["build", "--select", "+path:models/marts/live"], quiet=True)
     consumer = subprocess.Popen(
         [
             sys.executable,
@@ -73,15 +73,19 @@ def bench_latency(work: Path, events: int, rate: float) -> None:
 
     def observe() -> None:
         reader = WarehouseReader(settings)
-        last = -1
+        since = "1970-01-01 00:00:00+00"
         while not done.is_set() or len(seen_at) < len(put_at):
             reader.refresh()
-            _, rows = reader.query(f"select ind from silver.stg_pinterest__live_pins where ind > {last}")
+            # by commit time: commits are atomic, and each holds records of every shard read so far
+            _, rows = reader.query(
+                "select ind, cast(_ingested_at as varchar) from silver.stg_pinterest__live_pins "
+                f"where _ingested_at >= '{since}'"
+            )
             now = time.perf_counter()
-            for (ind,) in rows:
+            for ind, _ in rows:
                 seen_at.setdefault(ind, now)
             if rows:
-                last = max(last, *(ind for (ind,) in rows))
+                since = max(at for _, at in rows)
             time.sleep(0.05)
             if done.is_set() and time.perf_counter() - finished[0] > 30:
                 break
