@@ -96,8 +96,15 @@ def build_source_db(settings: Settings, rows: int, seed: int, *, force: bool = F
 @click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
 @click.option("--max-index", type=int, help="Largest index picked (default: the last row; original 11000).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--sink", default="lake", show_default=True, help="Where events go: lake, kafka or kinesis.")
+@click.option(
+    "--sink",
+    default="lake",
+    show_default=True,
+    help="Where events go: lake, kafka, kinesis or http (the gateway).",
+)
 @click.option("--partitions", type=click.IntRange(min=1), help="Partitions per topic (lake sink).")
+@click.option("--http-api", type=click.Choice(["kafka", "kinesis"]), help="http sink: which endpoints.")
+@click.option("--http-batch", type=click.IntRange(1, 500), help="http sink: records per request (default 1).")
 @click.pass_obj
 def emulate(
     obj: Context,
@@ -110,11 +117,13 @@ def emulate(
     workers: int,
     sink: str,
     partitions: int | None,
+    http_api: str | None,
+    http_batch: int | None,
 ) -> None:
     """Post events read from the source DB to a sink, bounded by --events and/or --duration."""
     from emulator.posting import PostingPlan
 
-    settings = obj.settings(partitions=partitions)
+    settings = obj.settings(partitions=partitions, http_api=http_api, http_batch=http_batch)
     if events is None and duration is None:
         events = 1000
     plan = PostingPlan(
@@ -422,6 +431,48 @@ def live(obj: Context, watch: float | None, rows: int) -> None:
             reader.refresh()
     finally:
         reader.close()
+
+
+# --- gateway ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1; 0.0.0.0 serves every interface).")
+@click.option("--port", type=int, help="Port (default 8000).")
+@click.pass_obj
+def gateway(obj: Context, host: str | None, port: int | None) -> None:
+    """Serve the original's API Gateway endpoints (Kafka REST v2, Kinesis proxy) until Ctrl-C.
+
+    The API key, if any, comes from the environment: PINPIPE_GATEWAY_API_KEY.
+    """
+    import logging
+    import os
+
+    try:
+        import uvicorn
+
+        from ingestion.gateway.app import create_app
+    except ImportError:
+        raise PinpipeError("the gateway needs the gateway extra (fastapi, uvicorn)") from None
+    settings = obj.settings(gateway_host=host, gateway_port=port)
+    api_key = os.environ.get("PINPIPE_GATEWAY_API_KEY") or None
+    access = logging.getLogger("pinpipe.gateway.access")
+    access.setLevel(logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.propagate = False
+    info(
+        f"gateway on http://{settings.gateway_host}:{settings.gateway_port} for uid {settings.uid} "
+        f"(API key {'required' if api_key else 'not required'}; OpenAPI at /docs)"
+    )
+    uvicorn.run(
+        create_app(settings, api_key=api_key),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 # --- the main job ----------------------------------------------------------------------------------

@@ -12,10 +12,13 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 instead of being refused at the producer with nothing recorded."""
 
 
-def ensure_topics(settings: Settings, partitions: int | None = None) -> list[str]:
+def ensure_topics(
+    settings: Settings, partitions: int | None = None, bootstrap_timeout_ms: int = 30_000
+) -> list[str]:
     """Create the three topics with ``partitions`` partitions where missing; returns the topic names.
 
-    An existing topic is left as it is (its partition count is not changed).
+    An existing topic is left as it is (its partition count is not changed). An unreachable broker
+    raises PinpipeError after ``bootstrap_timeout_ms``.
     """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
@@ -23,7 +26,11 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> list[str
 
     topics = [settings.topic(e) for e in ENTITIES]
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="pinpipe-admin")
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id="pinpipe-admin",
+            bootstrap_timeout_ms=bootstrap_timeout_ms,
+        )
     except KafkaError as exc:
         raise PinpipeError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
     try:

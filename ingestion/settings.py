@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     stream_poll_seconds: float = Field(
         default=0.2, gt=0, le=10, description="Stream ingestion: pause when a round read nothing."
     )
+    gateway_host: str = Field(default="127.0.0.1", description="Gateway: address to bind.")
+    gateway_port: int = Field(default=8000, ge=1, le=65535, description="Gateway: port to bind.")
+    gateway_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Gateway: larger request bodies get 413."
+    )
+    gateway_rate_limit: float = Field(
+        default=0.0, ge=0, description="Gateway: requests/s per client address (0: no limit)."
+    )
+    gateway_url: str = Field(default="http://127.0.0.1:8000", description="HTTP sink: the gateway's URL.")
+    http_api: str = Field(default="kafka", description="HTTP sink: kafka (REST Proxy v2) or kinesis.")
+    http_batch: int = Field(default=1, ge=1, le=500, description="HTTP sink: records per request.")
     dbt_target: str = Field(default="duckdb", description="dbt target for dbt calls of the CLI.")
 
     @classmethod
@@ -119,6 +130,13 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_group", f"pinpipe-landing-{self.uid}")
         if not self.warehouse:
             object.__setattr__(self, "warehouse", str(data_dir / "warehouse.duckdb"))
+
+    @field_validator("http_api")
+    @classmethod
+    def _check_http_api(cls, value: str) -> str:
+        if value not in ("kafka", "kinesis"):
+            raise ValueError(f"http_api {value!r} must be kafka or kinesis")
+        return value
 
     def topic(self, entity: str) -> str:
         """Kafka topic of an entity: ``<uid>.pin``."""

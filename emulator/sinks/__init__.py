@@ -39,7 +39,7 @@ class Sink(Protocol):
         """Counts so far (for progress lines)."""
 
 
-SINKS = ("lake", "kafka", "kinesis")
+SINKS = ("lake", "kafka", "kinesis", "http")
 
 
 def open_sink(name: str, settings: Settings) -> Sink:
@@ -56,4 +56,8 @@ def open_sink(name: str, settings: Settings) -> Sink:
         from emulator.sinks.kinesis import KinesisSink
 
         return KinesisSink(settings)
+    if name == "http":
+        from emulator.sinks.http import HttpSink
+
+        return HttpSink(settings)
     raise PinpipeError(f"unknown sink {name!r}; choose one of {', '.join(SINKS)}")

@@ -33,8 +33,9 @@ PRODUCER_TUNING: dict[str, Any] = {
 """Producer settings shared by the sink, the gateway and the benchmark's bare producer."""
 
 
-def make_producer(settings: Settings) -> Any:
-    """A KafkaProducer tuned for throughput with the project's delivery guarantees."""
+def make_producer(settings: Settings, **overrides: Any) -> Any:
+    """A KafkaProducer tuned for throughput with the project's delivery guarantees (``overrides``
+    change single settings, e.g. the gateway's short linger)."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
@@ -44,7 +45,7 @@ def make_producer(settings: Settings) -> Any:
             bootstrap_servers=settings.kafka_bootstrap,
             client_id=f"pinpipe-emulator-{settings.uid}",
             compression_type=compression,
-            **PRODUCER_TUNING,
+            **{**PRODUCER_TUNING, **overrides},
         )
     except KafkaError as exc:
         raise PinpipeError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None

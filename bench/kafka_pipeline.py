@@ -20,18 +20,10 @@ Every contender uses its own uid (topic prefix) and consumer group, so topics ne
 from the first record sent (or the consumer's creation) to the last record flushed (or consumed). The
 bare produce loops run in a worker thread, as post_events runs the sink (see in_worker_thread).
 
-Run: ``.venv/bin/python bench/kafka.py [--records 1000000] [--partitions 6]``.
+Run: ``.venv/bin/python bench/kafka_pipeline.py [--records 1000000] [--partitions 6]``.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder is sys.path[0] and this module's name would shadow the kafka
-# package (kafka-python): drop the folder before anything imports kafka.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 
 import argparse
 import gc
@@ -44,6 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
