@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Extras installed for each target; the test suite needs the components of every issue.
 RUN_EXTRAS := kafka,kinesis,gateway
-TEST_EXTRAS := dev,kafka,kinesis,gateway,airflow
+TEST_EXTRAS := dev,kafka,kinesis,gateway,airflow,spark,databricks
 AIRFLOW_EXTRAS := kafka,airflow
 
 .PHONY: run test lint manifest airflow venv-run venv-test venv-airflow clean

@@ -52,10 +52,9 @@ from emulator.sinks import open_sink
 from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader
 from ingestion.settings import PROJECT_ROOT, Settings
-from ingestion.warehouse import DBT_PROJECT, ROUTINE_BUILD, dbt_environment
+from ingestion.warehouse import BRONZE_TABLES, DBT_PROJECT, ROUTINE_BUILD, dbt_environment
 
 BIN = Path(sys.executable).parent
-BRONZE_TABLES = ("pin", "geo", "user", "quarantine")
 NODE_KINDS = ("model.", "test.", "unit_test.", "operation.")
 
 

@@ -65,6 +65,14 @@ def dbt_executable() -> str:
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """The process environment for dbt: this one plus the settings' PINPIPE_* values."""
     env = {**os.environ, **settings.dbt_env(), "PINPIPE_DBT_TARGET": settings.dbt_target}
+    if settings.dbt_target == "spark":
+        from ingestion.local_services.processes import LocalServiceError
+        from ingestion.local_services.spark import spark_environment
+
+        try:
+            env.update(spark_environment(settings.data_dir))
+        except LocalServiceError as exc:
+            raise PinpipeError(str(exc)) from None
     if settings.lake.startswith("s3://"):
         # deltalake in the dbt process (the delta plugin) reads its S3 options from the environment:
         # the endpoint of an S3-compatible store, and AWS_ALLOW_HTTP for a plain-http one (moto).

@@ -8,7 +8,7 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -303,11 +303,13 @@ def reference_answers(posts: Sequence[Mapping[str, Any]]) -> dict[str, list[tupl
     return answers
 
 
-def gold_snapshot(warehouse: str | Path) -> dict[str, list[tuple[Any, ...]]]:
+def gold_snapshot(
+    warehouse: str | Path, normalize: Callable[[Any], Any] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
     """Every gold table's rows, sorted, read the way an analyst would (read-only, nothing else running).
 
     Without the `_loaded_at` lineage column (`gold.posts`): the time of a load differs between two
-    runs that produce the same data.
+    runs that produce the same data. ``normalize`` maps each value first (e.g. to compare engines).
     """
     import duckdb
 
@@ -316,12 +318,11 @@ def gold_snapshot(warehouse: str | Path) -> dict[str, list[tuple[Any, ...]]]:
             "select table_name, list(column_name order by ordinal_position) from information_schema.columns "
             "where table_schema = 'gold' group by table_name"
         ).fetchall()
-        return {
-            table: sorted(
-                connection.execute(
-                    f'select {", ".join(f"{c}" for c in names if c != "_loaded_at")} from gold."{table}"'
-                ).fetchall(),
-                key=repr,
-            )
-            for table, names in columns
-        }
+        snapshot = {}
+        for table, names in columns:
+            listed = ", ".join(c for c in names if c != "_loaded_at")
+            rows = connection.execute(f'select {listed} from gold."{table}"').fetchall()
+            if normalize is not None:
+                rows = [tuple(normalize(v) for v in row) for row in rows]
+            snapshot[table] = sorted(rows, key=repr)
+        return snapshot

@@ -113,8 +113,15 @@ def landing_process(settings: Settings, mode: str = "--drain") -> Landing:
 
 
 def newest_write(folder: Path) -> int:
-    """The newest modification time (ns) of a file below a folder, 0 if none."""
-    return max((p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()), default=0)
+    """The newest modification time (ns) of a file below a folder, 0 if none (a temporary file renamed
+    while we look is skipped: the landing writes `.tmp-*` files and renames them into place)."""
+    newest = 0
+    for path in folder.rglob("*"):
+        try:
+            newest = max(newest, path.stat().st_mtime_ns) if path.is_file() else newest
+        except FileNotFoundError:
+            continue
+    return newest
 
 
 def assert_exactly_once(settings: Settings, indexes: list[int]) -> None:

@@ -12,3 +12,13 @@ def dateadd(datepart: str, interval: object, from_date_or_timestamp: str) -> str
 def current_timestamp() -> str:
     """dbt.current_timestamp on DuckDB."""
     return "now()"
+
+
+def type_string() -> str:
+    """dbt.type_string on DuckDB."""
+    return "varchar"
+
+
+def type_bigint() -> str:
+    """dbt.type_bigint on DuckDB."""
+    return "bigint"

@@ -47,7 +47,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -56,6 +55,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from ingestion.local_services.maven import fetch_jars
 from ingestion.local_services.processes import (
     HOST,
     LocalServiceError,
@@ -83,7 +83,6 @@ JVM_OPTS: tuple[str, ...] = (
     "-Djava.awt.headless=true",
 )
 
-_MARKER = ".fetched"
 _STATE_FILE = "local-kafka.json"
 _PID_FILE = "kafka.pid"
 _LOG_FILE = "server.log"
@@ -134,61 +133,15 @@ def _log_report(path: Path, lines: int = 30) -> str:
 
 
 def fetch_kafka_jars(cache_dir: Path | None = None, version: str = KAFKA_VERSION) -> Path:
-    """Copy the jars of Kafka ``version`` and its runtime dependencies into ``cache_dir`` with Maven.
-
-    Runs ``mvn dependency:copy-dependencies`` on ``scripts/kafka/pom.xml`` once: a marker file written
-    after success makes later calls return at once. The jars land in a staging folder first, so an
-    interrupted fetch never leaves a half-filled cache behind. Returns ``cache_dir``.
-    """
-    target = (cache_dir or default_jar_dir(version)).resolve()
-    if (target / _MARKER).is_file():
-        return target
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise LocalServiceError("mvn is not on PATH: install Maven (apt-get install maven) to fetch Kafka")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        _run_mvn(mvn, staging, version)
-        (staging / _MARKER).write_text(f"kafka_2.13 {version}\n", encoding="utf-8")
-        _install_staging(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _run_mvn(mvn: str, output_dir: Path, version: str) -> None:
-    """Run Maven's copy-dependencies into ``output_dir``; raise with mvn's output tail on failure."""
-    command = [
-        mvn,
-        "-q",
-        "-B",
-        "-f",
-        str(POM),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={output_dir}",
-        f"-Dkafka.version={version}",
-    ]
-    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        output = _tail(result.stdout + result.stderr) or "(no output)"
-        raise LocalServiceError(
-            f"mvn failed (exit {result.returncode}) fetching Kafka {version} jars:\n{output}"
-        )
-    if not any(output_dir.glob("kafka_2.13-*.jar")):
-        raise LocalServiceError(f"mvn succeeded but copied no kafka_2.13 jar into {output_dir}")
-
-
-def _install_staging(staging: Path, target: Path) -> None:
-    """Move a complete staging folder to ``target``, unless a concurrent fetch got there first."""
-    if (target / _MARKER).is_file():
-        return
-    shutil.rmtree(target, ignore_errors=True)
-    try:
-        staging.rename(target)
-    except OSError:
-        if not (target / _MARKER).is_file():
-            raise
+    """Copy the jars of Kafka ``version`` and its runtime dependencies into ``cache_dir`` with Maven
+    (``scripts/kafka/pom.xml``), once; later calls return the cached folder at once."""
+    return fetch_jars(
+        POM,
+        cache_dir or default_jar_dir(version),
+        f"Kafka {version}",
+        "kafka_2.13-*.jar",
+        {"kafka.version": version},
+    )
 
 
 def new_cluster_id() -> str:

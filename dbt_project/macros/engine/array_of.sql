@@ -10,3 +10,16 @@
 {% macro spark__array_of(expressions) -%}
     array({{ expressions | join(', ') }})
 {%- endmacro %}
+
+{#- The element at 1-based `position` of an array, NULL past its end: a[i] on DuckDB, element_at on Spark. -#}
+{% macro array_element(array, position) -%}
+    {{ return(adapter.dispatch('array_element', 'pinpipe')(array, position)) }}
+{%- endmacro %}
+
+{% macro default__array_element(array, position) -%}
+    {{ array }}[{{ position }}]
+{%- endmacro %}
+
+{% macro spark__array_element(array, position) -%}
+    element_at({{ array }}, {{ position }})
+{%- endmacro %}
