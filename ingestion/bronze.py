@@ -510,11 +510,15 @@ def _drop_repeats(table: pa.Table) -> pa.Table:
 
 
 def compact(settings: Settings, tables: Sequence[str] | None = None) -> dict[str, Any]:
-    """Merge small files of the bronze tables (Delta OPTIMIZE); returns the metrics per table."""
+    """Merge small files of the bronze tables (Delta OPTIMIZE); returns the metrics per table.
+
+    The stream tables too (one small file per commit and stream): stop `pinpipe stream` first, one
+    writer per table. A compaction commit carries no checkpoint; the stream ingestion skips it.
+    """
     loader = BronzeLoader(settings)
     loader.ensure_tables()
     result: dict[str, Any] = {}
-    for name in tables or [*ENTITIES, QUARANTINE, LEDGER]:
+    for name in tables or [*ENTITIES, QUARANTINE, LEDGER, *(stream_table(e) for e in ENTITIES)]:
         result[name] = loader._table(name).optimize.compact()
     return result
 
