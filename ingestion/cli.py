@@ -447,6 +447,7 @@ def gateway(obj: Context, host: str | None, port: int | None) -> None:
     """
     import logging
     import os
+    import signal
 
     try:
         import uvicorn
@@ -466,6 +467,9 @@ def gateway(obj: Context, host: str | None, port: int | None) -> None:
         f"gateway on http://{settings.gateway_host}:{settings.gateway_port} for uid {settings.uid} "
         f"(API key {'required' if api_key else 'not required'}; OpenAPI at /docs)"
     )
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that was
+    # there before it: a no-op here, so the command ends with exit code 0 like the other long-running ones
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         create_app(settings, api_key=api_key),
         host=settings.gateway_host,

@@ -269,3 +269,52 @@ def test_the_api_survives_fuzzing_and_matches_its_document(gw_settings: Settings
 
         fuzz()
     assert statuses[200] > 0 and sum(n for code, n in statuses.items() if 400 <= code < 500) > 0, statuses
+
+
+def test_pinpipe_gateway_serves_on_127_0_0_1_and_stops_on_sigterm(gw_settings: Settings) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_ports(1)[0]
+    env = {
+        **os.environ,
+        "PINPIPE_KAFKA_BOOTSTRAP": gw_settings.kafka_bootstrap,
+        "PINPIPE_GATEWAY_API_KEY": "k",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "ingestion",
+        "--data-dir",
+        str(gw_settings.data_dir),
+        "--uid",
+        gw_settings.uid,
+    ]
+    proc = subprocess.Popen([*command, "gateway", "--port", str(port)], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.2)
+        assert health.json()["uid"] == gw_settings.uid
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/topics/{gw_settings.topic('pin')}",
+            content=b'{"records": [{"value": {"index": 1}}]}',
+            headers={"content-type": KAFKA_JSON_V2, "x-api-key": "k"},
+            timeout=30,
+        )
+        assert answer.status_code == 200 and answer.json()["offsets"][0]["offset"] is not None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    access = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    assert {"path": f"/topics/{gw_settings.topic('pin')}", "status": 200} in [
+        {"path": a["path"], "status": a["status"]} for a in access
+    ]

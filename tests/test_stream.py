@@ -520,6 +520,25 @@ def test_a_put_record_appears_in_the_live_views(stream_settings: Settings) -> No
         assert rows == [(stream_settings.stream("user"), "not_json", 1)]
     finally:
         reader.close()
+    # the operator's command prints the same views
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "--data-dir",
+            str(stream_settings.data_dir),
+            "--uid",
+            stream_settings.uid,
+            "live",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "live.live_posts_by_category" in shown.stdout and "travel | 1 | 1" in shown.stdout
+    assert "Testland | 1 | 1" in shown.stdout and "not_json | 1" in shown.stdout
 
 
 def test_the_batch_pipeline_runs_with_the_lake_on_s3(stream_settings: Settings, tmp_path: Path) -> None:
