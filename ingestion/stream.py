@@ -74,10 +74,8 @@ class ShardReader:
     """Where the loop stands in one shard."""
 
     shard: Shard
-    committed: str | None = None
-    """Last sequence number in bronze (from the checkpoint); None: nothing yet."""
     read: str | None = None
-    """Last sequence number read (committed or waiting in the micro-batch)."""
+    """Last sequence number read (committed, or waiting in the micro-batch); None: nothing yet."""
     iterator: str | None = None
     finished: bool = False
     """Read to its end (a closed shard's GetRecords gave no next iterator)."""
@@ -247,7 +245,7 @@ class StreamIngestion:
             state.created = checkpoint.get("created")
             for shard_id, position in checkpoint["shards"].items():
                 reader = ShardReader(Shard(shard_id, (), bool(position["done"])))
-                reader.committed = reader.read = position["seq"]
+                reader.read = position["seq"]
                 reader.done = bool(position["done"])
                 state.shards[shard_id] = reader
             log.info("stream %s: resuming after the checkpoint of %d shards", state.name, len(state.shards))
@@ -386,7 +384,6 @@ class StreamIngestion:
             commit_properties=CommitProperties(custom_metadata={CHECKPOINT_KEY: json.dumps(checkpoint)}),
         )
         for reader in state.shards.values():
-            reader.committed = reader.read
             reader.done = reader.done or reader.finished
         quarantined = table.num_rows - table["_quarantine_reason"].null_count
         self.report.committed[state.entity] += table.num_rows

@@ -243,9 +243,7 @@ def test_stream_lands_and_loads_every_record_once_and_quarantines_bad_ones(strea
     assert sorted(keys_of(bronze(stream_settings, "pin"))) == sorted(placed + more)
 
 
-def _crash_loop(
-    settings: Settings, placed: dict[str, list[tuple[str, str]]], producing: threading.Event
-) -> int:
+def _crash_loop(settings: Settings, producing: threading.Event) -> int:
     """Run `pinpipe stream` and SIGKILL it while it commits, again and again while the producer runs."""
     env = {
         **os.environ,
@@ -305,7 +303,7 @@ def test_stream_survives_sigkill_without_losing_or_duplicating(stream_settings: 
 
     producer = threading.Thread(target=produce)
     producer.start()
-    kills = _crash_loop(stream_settings, placed, producing)
+    kills = _crash_loop(stream_settings, producing)
     producer.join()
     assert not errors
     assert kills >= 5

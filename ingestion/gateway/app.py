@@ -87,14 +87,14 @@ class KafkaProduceAnswer(BaseModel):
     value_schema_id: int | None = None
 
 
-PartitionKey = Annotated[str, Field(min_length=1, max_length=256), BeforeValidator(lambda v: _key_text(v))]
-
-
 def _key_text(value: Any) -> Any:
     """A partition key given as an integer (as one sibling of the original sent it) becomes its text."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+PartitionKey = Annotated[str, Field(min_length=1, max_length=256), BeforeValidator(_key_text)]
 
 
 class KinesisRecord(BaseModel):
@@ -204,6 +204,12 @@ async def _read(request: Request, allowed: tuple[str, ...], model: type[BaseMode
         raise HTTPException(422, f"the body is not a valid {model.__name__}: {problems}") from None
 
 
+def _served(name: str, served: set[str], kind: str) -> None:
+    """404 unless ``name`` is one of the topics or streams of the gateway's uid."""
+    if name not in served:
+        raise HTTPException(404, f"unknown {kind} {name!r}; this gateway serves {', '.join(sorted(served))}")
+
+
 def _json_text(value: Any) -> bytes:
     """A JSON value as compact JSON text (big integers kept; NaN cannot occur, the parser refused it)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
@@ -306,10 +312,7 @@ def create_app(
         },
     )
     async def produce(topic: str, request: Request) -> Response:
-        if topic not in topics:
-            raise HTTPException(
-                404, f"unknown topic {topic!r}; this gateway serves {', '.join(sorted(topics))}"
-            )
+        _served(topic, topics, "topic")
         body: KafkaProduce = await _read(request, (KAFKA_JSON_V2, "application/json"), KafkaProduce)
         wanted = [r.partition for r in body.records if r.partition is not None]
         if wanted:
@@ -339,10 +342,7 @@ def create_app(
         responses=_errors(400, 401, 404, 413, 415, 422, 429, 503),
     )
     async def put_record(stream: str, request: Request) -> KinesisPutAnswer:
-        if stream not in streams:
-            raise HTTPException(
-                404, f"unknown stream {stream!r}; this gateway serves {', '.join(sorted(streams))}"
-            )
+        _served(stream, streams, "stream")
         body: KinesisRecord = await _read(request, ("application/json",), KinesisRecord)
         answer = await run_in_threadpool(kinesis.put_record, stream, _json_text(body.Data), body.PartitionKey)
         return KinesisPutAnswer(**answer)
@@ -356,10 +356,7 @@ def create_app(
         responses=_errors(400, 401, 404, 413, 415, 422, 429, 503),
     )
     async def put_records(stream: str, request: Request) -> KinesisPutRecordsAnswer:
-        if stream not in streams:
-            raise HTTPException(
-                404, f"unknown stream {stream!r}; this gateway serves {', '.join(sorted(streams))}"
-            )
+        _served(stream, streams, "stream")
         body: KinesisRecords = await _read(request, ("application/json",), KinesisRecords)
         entries = [(_json_text(r.Data), r.PartitionKey) for r in body.Records]
         answer = await run_in_threadpool(kinesis.put_records, stream, entries)

@@ -14,7 +14,7 @@ last_hour as (
         reason_kind,
         _arrival_at
     from quarantined
-    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
+    where {{ arrived_within(60) }}
 
 ),
 

@@ -5,13 +5,7 @@ with
 stream_pin as (
 
     select
-        _source,
-        _stream,
-        _shard,
-        _sequence_number,
-        _arrival_at,
-        _landing_object,
-        _ingested_at,
+        {{ stream_lineage_columns() }},
         _quarantine_reason,
         _raw_bytes
     from {{ source('pinterest', 'stream_pin') }}
@@ -22,13 +16,7 @@ stream_pin as (
 stream_geo as (
 
     select
-        _source,
-        _stream,
-        _shard,
-        _sequence_number,
-        _arrival_at,
-        _landing_object,
-        _ingested_at,
+        {{ stream_lineage_columns() }},
         _quarantine_reason,
         _raw_bytes
     from {{ source('pinterest', 'stream_geo') }}
@@ -39,13 +27,7 @@ stream_geo as (
 stream_user as (
 
     select
-        _source,
-        _stream,
-        _shard,
-        _sequence_number,
-        _arrival_at,
-        _landing_object,
-        _ingested_at,
+        {{ stream_lineage_columns() }},
         _quarantine_reason,
         _raw_bytes
     from {{ source('pinterest', 'stream_user') }}
@@ -66,13 +48,7 @@ quarantined as (
 renamed as (
 
     select
-        _source,
-        _stream,
-        _shard,
-        _sequence_number,
-        _arrival_at,
-        _landing_object,
-        _ingested_at,
+        {{ stream_lineage_columns() }},
         _quarantine_reason as reason,
         split_part(_quarantine_reason, ':', 1) as reason_kind,
         octet_length(_raw_bytes) as raw_size_bytes
