@@ -303,12 +303,17 @@ def reference_answers(posts: Sequence[Mapping[str, Any]]) -> dict[str, list[tupl
     return answers
 
 
+LOAD_TIME_COLUMNS = frozenset({"_loaded_at", "_posts_loaded_at"})
+"""Lineage columns holding when a row was written (gold.posts) or which posts load it had read (the
+aggregates behind the answers)."""
+
+
 def gold_snapshot(
     warehouse: str | Path, normalize: Callable[[Any], Any] | None = None
 ) -> dict[str, list[tuple[Any, ...]]]:
     """Every gold table's rows, sorted, read the way an analyst would (read-only, nothing else running).
 
-    Without the `_loaded_at` lineage column (`gold.posts`): the time of a load differs between two
+    Without the load-time lineage columns (LOAD_TIME_COLUMNS): the time of a load differs between two
     runs that produce the same data. ``normalize`` maps each value first (e.g. to compare engines).
     """
     import duckdb
@@ -320,7 +325,7 @@ def gold_snapshot(
         ).fetchall()
         snapshot = {}
         for table, names in columns:
-            listed = ", ".join(c for c in names if c != "_loaded_at")
+            listed = ", ".join(c for c in names if c not in LOAD_TIME_COLUMNS)
             rows = connection.execute(f'select {listed} from gold."{table}"').fetchall()
             if normalize is not None:
                 rows = [tuple(normalize(v) for v in row) for row in rows]

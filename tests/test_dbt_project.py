@@ -24,6 +24,13 @@ pytestmark = pytest.mark.slow
 
 UID = support.DEFAULT_UID
 SILVER = {"pin": "stg_pinterest__pins", "geo": "stg_pinterest__geos", "user": "stg_pinterest__users"}
+AGGREGATES = [
+    "int_posts_counted",
+    "int_follower_counts_tallied",
+    "int_top_posters_kept",
+    "int_users_deduplicated",
+]
+"""The incremental aggregates of gold.posts the answers read (models/intermediate/aggregates)."""
 GOLD = {
     "most_popular_category_by_country": ("country", "category", "category_count"),
     "most_popular_category_by_year": ("post_year", "category", "category_count"),
@@ -296,7 +303,7 @@ def test_gold_contracts_are_enforced(built: Build) -> None:
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["config"].get("schema") == "gold"
     ]
-    assert {node["name"] for node in gold} == {*GOLD, "posts", "quarantine_summary"}
+    assert {node["name"] for node in gold} == {*GOLD, *AGGREGATES, "posts", "quarantine_summary"}
     for node in gold:
         assert node["config"]["contract"]["enforced"] is True, node["name"]
         assert all(column.get("data_type") for column in node["columns"].values()), node["name"]
@@ -413,3 +420,19 @@ def test_incremental_run_adds_new_rows_without_reprocessing(
     assert snapshot() == before
     assert build.query("select title from silver.stg_pinterest__pins where ind = 7528") == [(None,)]
     assert build.query("select title from gold.posts where ind = 7528") == [(None,)]
+
+    # gold.posts alone was rebuilt (every post has a new _loaded_at): the aggregates recompute their
+    # groups instead of adding every post a second time, and the answers stay right.
+    result = build.dbt("build", "--exclude-resource-type", "unit_test")
+    assert result.returncode == 0, result.stdout[-8000:]
+    complete = len(support.reference_posts(records))
+    for aggregate in ("int_posts_counted", "int_follower_counts_tallied"):
+        assert build.query(f"select sum(post_count) from gold.{aggregate}") == [(complete,)]
+    for table, columns in GOLD.items():
+        assert sorted(build.query(f"select {', '.join(columns)} from gold.{table}")) == expected[table]
+
+    # A count that no longer adds up to the posts (a post counted twice) fails the run's data test.
+    with duckdb.connect(str(build.warehouse)) as connection:
+        connection.execute("update gold.int_posts_counted set post_count = post_count + 1")
+    result = build.dbt("test", "--select", "int_posts_counted")
+    assert result.returncode != 0 and "counts_add_up_to_posts_int_posts_counted" in result.stdout

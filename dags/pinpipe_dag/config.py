@@ -141,4 +141,6 @@ class DagConfig:
         env["PINPIPE_WAREHOUSE"] = self.warehouse
         env["PINPIPE_DBT_TARGET"] = self.target
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        # dbt runs inside the task's process: close the DuckDB file when each call ends (profiles.yml)
+        env["PINPIPE_DUCKDB_KEEP_OPEN"] = "false"
         return env

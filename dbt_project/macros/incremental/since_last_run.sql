@@ -1,6 +1,8 @@
 {#-
     The condition an incremental run puts on a row's watermark `column`: no earlier than the latest
-    `watermark` already in `relation` (the model's own table) minus `lookback_hours`.
+    `watermark` already in `relation` (the model's own table) minus `lookback_hours`; with
+    `inclusive=false`, strictly later than it (for models that must read each input row exactly
+    once, e.g. counts that add up).
 
     The bound is read from the model's table when the model runs and written into the SQL as a
     constant, so the engine skips the files or row groups before it by their statistics (on DuckDB
@@ -8,7 +10,7 @@
     reading all of history. An empty table (e.g. built before anything arrived) gives no bound:
     every row is read.
 -#}
-{% macro since_last_run(column, relation, watermark, lookback_hours=0) -%}
+{% macro since_last_run(column, relation, watermark, lookback_hours=0, inclusive=true) -%}
     {%- set bound = none -%}
     {%- if execute -%}
         {%- set bound_query -%}
@@ -23,7 +25,7 @@
     {%- if bound is none -%}
         true
     {%- else -%}
-        {{ column }} >= {{ timestamp_tz_literal(bound) }}
+        {{ column }} {{ '>=' if inclusive else '>' }} {{ timestamp_tz_literal(bound) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -8,19 +8,27 @@
       latest load, `_loaded_at = max(_loaded_at)`: after a full build that is every row, after a
       daily incremental run the rows that run added, so a daily run tests the new day instead of all
       of history;
-    * uniqueness tests (`unique`, `unique_combination_of_columns`) always check every row: a key of
-      the latest load may repeat one of an earlier load;
-    * on any other model, or with `--vars '{pinpipe_test_all_rows: true}'`, every row.
+    * a uniqueness test (`unique`, `unique_combination_of_columns`) checks every row whose key
+      occurs in the latest load: a key of the latest load that repeats one of an earlier load (or of
+      the same load) fails it, and the engine reads the key column(s) of history once for a
+      semi-join instead of grouping all of history. Duplicates among older keys only were caught by
+      the run that loaded them;
+    * on any other model (views, whole-table gold answers), or with
+      `--vars '{pinpipe_test_all_rows: true}'`, every row.
 
-    Rows added by earlier loads were tested by the run that added them. Run the tests with
-    `pinpipe_test_all_rows` (e.g. weekly, or after a manual change to the tables) to check every
-    row again.
+    Run the tests with `pinpipe_test_all_rows` (e.g. weekly, or after a manual change to the tables)
+    to check every row again. Whether the tested model has `_loaded_at` is read from its documented
+    columns in the manifest (every column is documented), not from the database.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where and '__latest_load__' in where -%}
-        {%- set condition = latest_load_condition(relation) -%}
-        {%- set where = where | replace('__latest_load__', condition) -%}
+        {%- set latest_load = latest_load_condition(relation) -%}
+        {%- set keys = uniqueness_test_keys() -%}
+        {%- if keys and latest_load != 'true' -%}
+            {%- do return(rows_sharing_a_latest_key(relation, keys, latest_load)) -%}
+        {%- endif -%}
+        {%- set where = where | replace('__latest_load__', latest_load) -%}
     {%- endif -%}
     {%- if where and where != 'true' -%}
         {%- set filtered -%}
@@ -32,20 +40,44 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- `true`, or the rows of the latest load of `relation` when it has a `_loaded_at` column. -#}
+{#- `true`, or the condition on a row of `relation` to be of its latest load (models with `_loaded_at`). -#}
 {% macro latest_load_condition(relation) -%}
-    {%- if var('pinpipe_test_all_rows', false) or not execute -%}
+    {%- if var('pinpipe_test_all_rows', false) or not execute or model is not mapping -%}
         {{- return('true') -}}
     {%- endif -%}
-    {#- a key of the latest load may repeat one of an earlier load: uniqueness is checked over every row -#}
-    {%- set test_name = model.get('test_metadata', {}).get('name', '') if model is mapping else '' -%}
-    {%- if test_name in ('unique', 'unique_combination_of_columns') -%}
-        {{- return('true') -}}
-    {%- endif -%}
-    {%- set columns = adapter.get_columns_in_relation(relation) -%}
-    {%- set column_names = columns | map(attribute='name') | map('lower') | list -%}
-    {%- if '_loaded_at' not in column_names -%}
+    {%- set tested = graph.nodes.get(model.get('attached_node') or '') -%}
+    {%- if tested is none or '_loaded_at' not in tested.get('columns', {}) -%}
         {{- return('true') -}}
     {%- endif -%}
     {{- return('_loaded_at = (select max(latest._loaded_at) from ' ~ relation ~ ' as latest)') -}}
+{%- endmacro %}
+
+{#- The key columns of the running test when it is a uniqueness test, else an empty list. -#}
+{% macro uniqueness_test_keys() -%}
+    {%- set metadata = model.get('test_metadata') or {} if model is mapping else {} -%}
+    {%- set arguments = metadata.get('kwargs', {}) -%}
+    {%- if metadata.get('name') == 'unique' -%}
+        {{- return([arguments['column_name']]) -}}
+    {%- elif metadata.get('name') == 'unique_combination_of_columns' -%}
+        {{- return(arguments['combination_of_columns']) -}}
+    {%- endif -%}
+    {{- return([]) -}}
+{%- endmacro %}
+
+{#- The rows of `relation` whose `keys` equal (NULL-safe) those of a row of `latest_load` (a semi-join). -#}
+{% macro rows_sharing_a_latest_key(relation, keys, latest_load) -%}
+    {%- set matches = [] -%}
+    {%- for key in keys -%}
+        {%- do matches.append('latest_key.' ~ key ~ ' is not distinct from candidate.' ~ key) -%}
+    {%- endfor -%}
+    {%- set subquery -%}
+        (
+            select candidate.* from {{ relation }} as candidate
+            where exists (
+                select 1 from (select * from {{ relation }} where {{ latest_load }}) as latest_key
+                where {{ matches | join(' and ') }}
+            )
+        ) as dbt_subquery
+    {%- endset -%}
+    {{- return(subquery) -}}
 {%- endmacro %}

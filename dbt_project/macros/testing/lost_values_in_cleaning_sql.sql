@@ -2,6 +2,11 @@
     The SQL of the no_values_lost_in_cleaning test (tests/generic): one row per cleaned column
     of `model` that is NULL although the matching bronze delivery in `raw_relation` carried a
     value that is not a placeholder.
+
+    A silver row keeps its delivery's `_ingested_at`, so only the bronze rows ingested between the
+    earliest and the latest `_ingested_at` of the silver rows tested can match: that range is read
+    first and written into the SQL as constants, so on a daily run (the latest load tested) the
+    engine skips the bronze files of earlier days by their statistics instead of reading all of them.
 -#}
 {% macro lost_values_in_cleaning_sql(model, raw_relation, columns) -%}
     {%- set cleaned_columns, raw_columns, paired_columns, lost_selects = [], [], [], [] -%}
@@ -37,6 +42,7 @@
             _offset,
             {{ raw_columns | join(',\n            ') }}
         from {{ raw_relation }}
+        where {{ ingested_within(model) }}
 
     ),
 
@@ -61,4 +67,25 @@
     )
 
     select * from lost
+{%- endmacro %}
+
+
+{#- The condition on a bronze `_ingested_at` to lie within the range of the rows of `model`. -#}
+{% macro ingested_within(model) -%}
+    {%- if execute -%}
+        {%- set bounds_query -%}
+            select
+                cast(min(_ingested_at) as {{ dbt.type_string() }}) as earliest,
+                cast(max(_ingested_at) as {{ dbt.type_string() }}) as latest
+            from {{ model }}
+        {%- endset -%}
+        {%- set bounds = run_query(bounds_query).rows[0] -%}
+        {%- if bounds[0] is none -%}
+            false
+        {%- else -%}
+            _ingested_at between {{ timestamp_tz_literal(bounds[0]) }} and {{ timestamp_tz_literal(bounds[1]) }}
+        {%- endif -%}
+    {%- else -%}
+        true
+    {%- endif -%}
 {%- endmacro %}

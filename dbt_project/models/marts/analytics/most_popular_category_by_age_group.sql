@@ -1,13 +1,16 @@
 -- Q4: the most popular category per age group (ties to the alphabetically first category).
 with
 
-posts as (
+counted_posts as (
 
     select
         age_group,
-        category
-    from {{ ref('posts') }}
-    where age_group is not null and category is not null
+        category,
+        post_count
+    from {{ ref('int_posts_counted') }}
+    where
+        age_group is not null
+        and category is not null
 
 ),
 
@@ -16,8 +19,8 @@ category_counts as (
     select
         age_group,
         category,
-        count(*) as category_count
-    from posts
+        cast(sum(post_count) as {{ dbt.type_bigint() }}) as category_count
+    from counted_posts
     group by age_group, category
 
 ),

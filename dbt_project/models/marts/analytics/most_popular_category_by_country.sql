@@ -1,13 +1,16 @@
 -- Q1: the most popular category in each country (ties to the alphabetically first category).
 with
 
-posts as (
+counted_posts as (
 
     select
         country,
-        category
-    from {{ ref('posts') }}
-    where country is not null and category is not null
+        category,
+        post_count
+    from {{ ref('int_posts_counted') }}
+    where
+        country is not null
+        and category is not null
 
 ),
 
@@ -16,8 +19,8 @@ category_counts as (
     select
         country,
         category,
-        count(*) as category_count
-    from posts
+        cast(sum(post_count) as {{ dbt.type_bigint() }}) as category_count
+    from counted_posts
     group by country, category
 
 ),

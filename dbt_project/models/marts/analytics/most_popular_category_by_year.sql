@@ -1,12 +1,13 @@
 -- Q2: the most popular category each post year, 2018-2022 (ties to the alphabetically first category).
 with
 
-posts as (
+counted_posts as (
 
     select
         post_year,
-        category
-    from {{ ref('posts') }}
+        category,
+        post_count
+    from {{ ref('int_posts_counted') }}
     where
         post_year between {{ var('pinpipe_post_years')[0] }} and {{ var('pinpipe_post_years')[1] }}
         and category is not null
@@ -18,8 +19,8 @@ category_counts as (
     select
         post_year,
         category,
-        count(*) as category_count
-    from posts
+        cast(sum(post_count) as {{ dbt.type_bigint() }}) as category_count
+    from counted_posts
     group by post_year, category
 
 ),
