@@ -23,12 +23,14 @@ dbt writes its target/ and logs/ under the benchmark's temporary folder, never i
 kind of data; the main job always runs the repository's own.
 
 Run: ``.venv/bin/python bench/dbt_build.py [--posts 100000 1000000] [--resend 0.05] [--increment 0.01]
-[--project-dir DIR] [--skip-main-job]``.
+[--project-dir DIR] [--skip-main-job] [--skip-direct] [--keep]`` (``--keep`` leaves the work folder with
+its lakes, warehouses and each dbt call's ``run_results-N.json`` for a closer look).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -56,6 +58,7 @@ from ingestion.warehouse import BRONZE_TABLES, DBT_PROJECT, ROUTINE_BUILD, dbt_e
 
 BIN = Path(sys.executable).parent
 NODE_KINDS = ("model.", "test.", "unit_test.", "operation.")
+RUN_NUMBERS = itertools.count(1)
 
 
 @dataclass
@@ -74,7 +77,7 @@ class DbtRun:
         counts = Counter(r["unique_id"].split(".")[0] for r in self.results)
         models, tests, unit_tests, hooks = (self.node_seconds(kind) for kind in NODE_KINDS)
         rest = self.seconds - models - tests - unit_tests - hooks
-        ranked = sorted(self.results, key=lambda r: r["execution_time"], reverse=True)[:4]
+        ranked = sorted(self.results, key=lambda r: r["execution_time"], reverse=True)[:6]
         slowest = ", ".join(f"{node_name(r['unique_id'])} {r['execution_time']:.1f}s" for r in ranked)
         return (
             f"{counts['model']} models {models:.1f}s, {counts['test']} data tests {tests:.1f}s, "
@@ -127,7 +130,7 @@ class Project:
         results: list[dict[str, Any]] = []
         if results_file.exists() and args[0] in ("build", "run", "test", "compile"):
             results = json.loads(results_file.read_text(encoding="utf-8"))["results"]
-            results_file.unlink()
+            results_file.rename(work / "target" / f"run_results-{next(RUN_NUMBERS)}.json")
         return DbtRun(seconds, results)
 
 
@@ -344,6 +347,7 @@ def main() -> None:
     parser.add_argument("--project-dir", type=Path, default=DBT_PROJECT, help="the dbt project to measure")
     parser.add_argument("--skip-main-job", action="store_true", help="leave out the main job")
     parser.add_argument("--skip-direct", action="store_true", help="leave out the straight-SQL baselines")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (lakes, run_results)")
     args = parser.parse_args()
     project = Project(args.project_dir.resolve())
     work = Path(tempfile.mkdtemp(prefix="pinpipe-bench-dbt-"))
@@ -361,7 +365,10 @@ def main() -> None:
         if not args.skip_main_job:
             bench_main_job(work / "main-job")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
