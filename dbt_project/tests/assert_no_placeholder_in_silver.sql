@@ -1,10 +1,12 @@
 -- No placeholder string of reference/source-data.md §1 survives into silver (written out here on
--- purpose, independently of the pinterest_placeholders macro that the models use).
+-- purpose, independently of the pinterest_placeholders macro that the models use). Like the other
+-- row-by-row tests: the latest load (every row with `pinpipe_test_all_rows`).
 with
 
 pins as (
 
     select * from {{ ref('stg_pinterest__pins') }}
+    where {{ latest_load_only(ref('stg_pinterest__pins')) }}
 
 ),
 

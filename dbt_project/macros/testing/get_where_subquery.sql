@@ -49,7 +49,19 @@
     {%- if tested is none or '_loaded_at' not in tested.get('columns', {}) -%}
         {{- return('true') -}}
     {%- endif -%}
-    {{- return('_loaded_at = (select max(latest._loaded_at) from ' ~ relation ~ ' as latest)') -}}
+    {{- return(latest_load_only(relation) | trim) -}}
+{%- endmacro %}
+
+{#-
+    The condition on a row of `relation` (a model with `_loaded_at`) to be of its latest load, or
+    `true` with `--vars '{pinpipe_test_all_rows: true}'`; for singular tests too.
+-#}
+{% macro latest_load_only(relation) -%}
+    {%- if var('pinpipe_test_all_rows', false) -%}
+        true
+    {%- else -%}
+        _loaded_at = (select max(latest._loaded_at) from {{ relation }} as latest)
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The key columns of the running test when it is a uniqueness test, else an empty list. -#}

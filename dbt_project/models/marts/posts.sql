@@ -14,19 +14,57 @@
 
 with
 
-joined_posts as (
+{% if is_incremental() -%}
+    -- posts completed by silver rows loaded since this table's last load, not yet in it: the join
+    -- of int_posts_joined (the same macro) over those indexes only, not over all of silver
+    candidates as (
 
-    select * from {{ ref('int_posts_joined') }}
-    {% if is_incremental() -%}
-        -- posts completed by silver rows loaded since this table's last load, not yet in it
-        where
-            ind in (
-                {{ indexes_loaded_since_last_run(silver_tables) }}
-            )
-            and ind not in (select already_loaded.ind from {{ this }} as already_loaded)
-    {%- endif %}
+        {{ indexes_loaded_since_last_run(silver_tables) }}
 
-),
+    ),
+
+    new_indexes as (
+
+        select candidates.ind
+        from candidates
+        left join {{ this }} as already_loaded on candidates.ind = already_loaded.ind
+        where already_loaded.ind is null
+
+    ),
+
+    new_pins as (
+
+        select * from {{ silver_tables[0] }}
+        where ind in (select new_indexes.ind from new_indexes)
+
+    ),
+
+    new_geos as (
+
+        select * from {{ silver_tables[1] }}
+        where ind in (select new_indexes.ind from new_indexes)
+
+    ),
+
+    new_users as (
+
+        select * from {{ silver_tables[2] }}
+        where ind in (select new_indexes.ind from new_indexes)
+
+    ),
+
+    joined_posts as (
+
+        {{ join_posts('new_pins', 'new_geos', 'new_users') }}
+
+    ),
+{%- else %}
+    joined_posts as (
+
+        select * from {{ ref('int_posts_joined') }}
+
+    ),
+{%- endif %}
 
 final as (
 
