@@ -20,6 +20,9 @@ import dbt_support as support
 import duckdb
 import pytest
 
+from ingestion.bronze import BronzeLoader
+from ingestion.settings import Settings
+
 pytestmark = pytest.mark.slow
 
 UID = support.DEFAULT_UID
@@ -440,9 +443,6 @@ def test_incremental_run_adds_new_rows_without_reprocessing(
 
 def test_compile_and_docs_work_before_the_first_build(tmp_path: Path) -> None:
     """`dbt compile` / `docs generate` on a new warehouse: no test queries a silver table not built yet."""
-    from ingestion.bronze import BronzeLoader
-    from ingestion.settings import Settings
-
     settings = Settings(data_dir=tmp_path / "data")
     BronzeLoader(settings).ensure_tables()  # the sources exist (empty), silver and gold do not
     for command in (["compile"], ["docs", "generate"]):

@@ -7,6 +7,7 @@ interface; ``open_sink`` maps a sink name to its module, so a new destination sl
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +23,31 @@ class SinkStats:
 
     delivered: int = 0
     failed: int = 0
+
+
+class AnsweredCounts:
+    """Thread-safe counts of a sink that waits for each request's answer (HTTP, Kinesis): records
+    delivered and given up on, and failed attempts by kind (``errors``: each failed attempt of a
+    record counts once, for the summary and tests)."""
+
+    def __init__(self) -> None:
+        self._counts_lock = threading.Lock()
+        self._stats = SinkStats()
+        self.errors: dict[str, int] = {}
+
+    def _add(self, *, delivered: int = 0, failed: int = 0) -> None:
+        with self._counts_lock:
+            self._stats.delivered += delivered
+            self._stats.failed += failed
+
+    def _error(self, kind: str, count: int) -> None:
+        with self._counts_lock:
+            self.errors[kind] = self.errors.get(kind, 0) + count
+
+    def stats(self) -> SinkStats:
+        """Records delivered and given up on, so far."""
+        with self._counts_lock:
+            return SinkStats(self._stats.delivered, self._stats.failed)
 
 
 class Sink(Protocol):

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from emulator.sinks import SinkStats
+from emulator.sinks import AnsweredCounts, SinkStats
 from emulator.source import Event
 from ingestion.settings import ENTITIES, Settings
 
@@ -34,7 +33,7 @@ KAFKA_JSON_V2 = "application/vnd.kafka.json.v2+json"
 RETRIABLE_KAFKA_ERROR = 50002
 
 
-class HttpSink:
+class HttpSink(AnsweredCounts):
     """Sends records to the gateway over HTTP."""
 
     name = "http"
@@ -72,9 +71,7 @@ class HttpSink:
         )
         self.max_attempts = max_attempts
         self.sleep = sleep
-        self._lock = threading.Lock()
-        self._stats = SinkStats()
-        self.errors: dict[str, int] = {}
+        super().__init__()
 
     def send(self, events: Sequence[Event]) -> None:
         """Send the records of each event, one request per record or per batch, and wait for answers."""
@@ -147,20 +144,6 @@ class HttpSink:
                 self._add(failed=1)
                 log.error("gateway refused index %s for good: %s", record[0], message)
         return again
-
-    def _error(self, kind: str, count: int) -> None:
-        with self._lock:
-            self.errors[kind] = self.errors.get(kind, 0) + count
-
-    def _add(self, *, delivered: int = 0, failed: int = 0) -> None:
-        with self._lock:
-            self._stats.delivered += delivered
-            self._stats.failed += failed
-
-    def stats(self) -> SinkStats:
-        """Records the gateway accepted and records given up on, so far."""
-        with self._lock:
-            return SinkStats(self._stats.delivered, self._stats.failed)
 
     def close(self) -> SinkStats:
         """Close the connection pool; report the counts."""

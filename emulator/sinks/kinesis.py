@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from emulator.sinks import SinkStats
+from emulator.sinks import AnsweredCounts, SinkStats
 from emulator.source import Event
 from ingestion.kinesis import ensure_streams, error_code, is_retryable, kinesis_client
 from ingestion.settings import ENTITIES, Settings
@@ -50,7 +50,7 @@ def batches(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return out
 
 
-class KinesisSink:
+class KinesisSink(AnsweredCounts):
     """Puts records on the pipeline's three streams."""
 
     name = "kinesis"
@@ -72,10 +72,7 @@ class KinesisSink:
         self.max_attempts = max_attempts
         self.sleep = sleep
         self._locks = {entity: threading.Lock() for entity in ENTITIES}
-        self._stats_lock = threading.Lock()
-        self._stats = SinkStats()
-        self.errors: dict[str, int] = {}
-        """Error codes seen (each failed attempt of a record counts), for the summary and tests."""
+        super().__init__()  # the counts; `errors` by Kinesis error code
         self.retried = 0
         """Records sent again after a failed attempt."""
 
@@ -87,7 +84,7 @@ class KinesisSink:
                 data = event.records[entity]
                 key = str(event.index)
                 if len(data) + len(key) > MAX_RECORD_BYTES:
-                    self._count_errors("RecordTooLarge", 1)
+                    self._error("RecordTooLarge", 1)
                     self._add(failed=1)
                     log.warning("kinesis: record of index %s is larger than 1 MiB; not sent", key)
                     continue
@@ -105,7 +102,7 @@ class KinesisSink:
             try:
                 answer = self.client.put_records(StreamName=stream, Records=pending)
             except Exception as exc:
-                self._count_errors(error_code(exc), len(pending))
+                self._error(error_code(exc), len(pending))
                 if not is_retryable(exc):
                     log.error("kinesis: PutRecords to %s failed: %s", stream, exc)
                     break
@@ -114,27 +111,13 @@ class KinesisSink:
             failed = [entry for entry, result in zip(pending, results, strict=True) if "ErrorCode" in result]
             for result in results:
                 if "ErrorCode" in result:
-                    self._count_errors(result["ErrorCode"], 1)
+                    self._error(result["ErrorCode"], 1)
             self._add(delivered=len(pending) - len(failed))
             if not failed:
                 return
             pending = failed
         self._add(failed=len(pending))
         log.error("kinesis: gave up on %d records of %s", len(pending), stream)
-
-    def _count_errors(self, code: str, count: int) -> None:
-        with self._stats_lock:
-            self.errors[code] = self.errors.get(code, 0) + count
-
-    def _add(self, *, delivered: int = 0, failed: int = 0) -> None:
-        with self._stats_lock:
-            self._stats.delivered += delivered
-            self._stats.failed += failed
-
-    def stats(self) -> SinkStats:
-        """Records acknowledged and given up on so far."""
-        with self._stats_lock:
-            return SinkStats(self._stats.delivered, self._stats.failed)
 
     def close(self) -> SinkStats:
         """Nothing is queued (send waits for the answers): report the counts."""

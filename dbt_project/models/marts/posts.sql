@@ -32,30 +32,9 @@ with
 
     ),
 
-    new_pins as (
-
-        select * from {{ silver_tables[0] }}
-        where ind in (select new_indexes.ind from new_indexes)
-
-    ),
-
-    new_geos as (
-
-        select * from {{ silver_tables[1] }}
-        where ind in (select new_indexes.ind from new_indexes)
-
-    ),
-
-    new_users as (
-
-        select * from {{ silver_tables[2] }}
-        where ind in (select new_indexes.ind from new_indexes)
-
-    ),
-
     joined_posts as (
 
-        {{ join_posts('new_pins', 'new_geos', 'new_users') }}
+        {{ join_posts(silver_tables[0], silver_tables[1], silver_tables[2], indexes='new_indexes') }}
 
     ),
 {%- else %}
