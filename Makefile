@@ -1,55 +1,69 @@
-# The two commands of the README: `make run` (the main job on the embedded default) and `make test`.
-# Each creates and fills the project's virtual environment (.venv) itself; nothing else is needed.
+# The two commands of README.md: `make run` (the main job on the embedded default) and `make test`.
+# Each creates and fills the project's virtual environment (.venv) itself, exactly as uv.lock says.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Extras installed for each target; the test suite needs the components of every issue.
-RUN_EXTRAS := kafka,kinesis,gateway
-TEST_EXTRAS := dev,kafka,kinesis,gateway,airflow,spark,databricks
-AIRFLOW_EXTRAS := kafka,airflow
+# uv itself is pinned: the lock file's format and the resolver's choices belong to one uv version.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+# Extras installed for each target; the test suite needs the components of every part.
+RUN_EXTRAS := kafka kinesis gateway
+TEST_EXTRAS := dev kafka kinesis gateway airflow spark databricks
+AIRFLOW_EXTRAS := kafka airflow
+# --frozen: install what uv.lock says, never re-resolve; --inexact: keep the other targets' extras.
+SYNC = $(UV) sync --frozen --inexact --quiet $(addprefix --extra ,$(1))
 
-.PHONY: run test lint manifest airflow venv-run venv-test venv-airflow clean
+.DEFAULT_GOAL := help
+.PHONY: help run test lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
 
-$(BIN)/uv:
+## help: list the targets
+help:
+	@awk '/^## / {line = substr($$0, 4); split(line, part, ": "); printf "  make %-10s %s\n", part[1], substr(line, length(part[1]) + 3)}' $(MAKEFILE_LIST)
+
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check uv
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# One stamp per extras set, redone whenever pyproject.toml changes.
-$(VENV)/.stamp-run: pyproject.toml Makefile | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(RUN_EXTRAS)]"
+# One stamp per extras set, redone whenever the dependencies change.
+$(VENV)/.stamp-run: pyproject.toml uv.lock Makefile | $(UV)
+	$(call SYNC,$(RUN_EXTRAS))
 	touch $@
 
-$(VENV)/.stamp-test: pyproject.toml Makefile | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(TEST_EXTRAS)]"
+$(VENV)/.stamp-test: pyproject.toml uv.lock Makefile | $(UV)
+	$(call SYNC,$(TEST_EXTRAS))
 	touch $@
 
-$(VENV)/.stamp-airflow: pyproject.toml Makefile | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(AIRFLOW_EXTRAS)]"
+$(VENV)/.stamp-airflow: pyproject.toml uv.lock Makefile | $(UV)
+	$(call SYNC,$(AIRFLOW_EXTRAS))
 	touch $@
 
 venv-run: $(VENV)/.stamp-run
 venv-test: $(VENV)/.stamp-test
 venv-airflow: $(VENV)/.stamp-airflow
 
-## make run: build the source DB, post events, land them, load bronze, build silver and gold.
+## run: the main job: source DB, emulator, raw landing, bronze, dbt silver and gold, report (ARGS=...)
 run: venv-run
 	$(BIN)/pinpipe run $(ARGS)
 
-## make test: linters, then the whole pytest suite (starts its own Kafka broker).
-test: venv-test lint
+## test: Python linters, then the whole pytest suite (it starts its own Kafka, moto, Spark, Airflow; sqlfluff runs in it)
+test: venv-test lint-python
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: venv-test
+## lint: ruff, ruff format, mypy and sqlfluff
+lint: lint-python
+	$(BIN)/sqlfluff lint dbt_project
+
+lint-python: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## make manifest: dbt_project/target/manifest.json, which the Airflow DAG renders its dbt tasks from.
+## manifest: dbt_project/target/manifest.json, which the Airflow DAG renders its dbt tasks from
 manifest: venv-run
 	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir . --quiet
 
-## make airflow: Airflow standalone on 127.0.0.1:8080, AIRFLOW_HOME=data/airflow, this DAG only.
+## airflow: Airflow standalone on 127.0.0.1:8080 with this DAG only (AIRFLOW_HOME=data/airflow)
 AIRFLOW_PORT ?= 8080
 AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(CURDIR)/data/airflow" \
 	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" AIRFLOW__CORE__LOAD_EXAMPLES=False \
@@ -60,5 +74,10 @@ airflow: venv-airflow manifest
 	mkdir -p data/airflow
 	$(AIRFLOW_ENV) $(BIN)/airflow standalone
 
+## lock: re-resolve uv.lock after a change of pyproject.toml's dependencies (needs the registry)
+lock: | $(UV)
+	$(UV) lock
+
+## clean: remove the virtual environment, the data folder and dbt's output
 clean:
 	rm -rf $(VENV) data dbt_project/target dbt_project/logs

@@ -105,7 +105,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "ingestion",
+                    "pinpipe",
                     "--data-dir",
                     str(settings.data_dir),
                     "gateway",

@@ -42,10 +42,11 @@ from typing import Any
 
 from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, pick_indexes, post_events
-from emulator.sinks.kafka import PRODUCER_TUNING, KafkaSink
+from emulator.sinks.kafka import KafkaSink
 from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader
 from ingestion.kafka_landing import KafkaLanding
+from ingestion.kafka_producer import PRODUCER_TUNING
 from ingestion.kafka_topics import ensure_topics
 from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import ENTITIES, Settings

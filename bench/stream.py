@@ -56,7 +56,7 @@ def bench_latency(work: Path, events: int, rate: float) -> None:
         [
             sys.executable,
             "-m",
-            "ingestion",
+            "pinpipe",
             "--data-dir",
             str(settings.data_dir),
             "--uid",

@@ -20,21 +20,26 @@ The Apache Airflow DAG of pinpipe (rendered from the dbt graph by astronomer-cos
 Target: `PINPIPE_DBT_TARGET` (`duckdb` by default, `databricks` in production). On DuckDB the run
 executes one task at a time (`max_active_tasks=1`): the warehouse is one file with one writer.
 Configuration: the `PINPIPE_*` variables of the project's settings (lake, warehouse, uid,
-`PINPIPE_KAFKA_BOOTSTRAP`) and the DAG's own (see `dags/pinpipe_dag/config.py` and the README
-section "Airflow: the daily DAG").
+`PINPIPE_KAFKA_BOOTSTRAP`) and the DAG's own (see `dags/pinpipe_dag/config.py` and
+`docs/operations.md`). Each task runs a step of `pinpipe.pipeline`, the same code as the `pinpipe`
+command line.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, TaskGroup, TriggerRule, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
-from pinpipe_dag import tasks
 from pinpipe_dag.config import SOURCES, DagConfig
 from pinpipe_dag.dbt_graph import dbt_task_group
+
+# Deferred imports: the scheduler parses this file every few minutes, so the pipeline's steps (Delta
+# Lake, DuckDB, Kafka clients: about a second of imports) are imported inside the tasks, when a task
+# runs, as Airflow's best practices ask for top-level code.
 
 DAG_ID = "pinpipe_daily"
 CONFIG = DagConfig.from_env()
@@ -56,13 +61,18 @@ def land_from_kafka() -> dict[str, Any]:
     source = get_current_context()["params"]["source"]
     if source == "lake":
         raise AirflowSkipException("source=lake: the emulator's lake sink writes the raw landing itself")
-    return tasks.land_from_kafka(CONFIG.settings)
+    from pinpipe import pipeline  # see "Deferred imports" above
+
+    return asdict(pipeline.land_from_kafka(CONFIG.settings, client_id="pinpipe-airflow"))
 
 
 @task(task_id="load_bronze", trigger_rule=TriggerRule.NONE_FAILED)
 def load_bronze() -> dict[str, Any]:
     """Load new raw landing objects into bronze (runs after the drain, or alone when it was skipped)."""
-    return tasks.load_bronze(CONFIG.settings)
+    from pinpipe import pipeline  # see "Deferred imports" above
+
+    pipeline.ensure_warehouse_folder(CONFIG.settings)
+    return pipeline.load_report_record(pipeline.load_bronze(CONFIG.settings))
 
 
 @task(task_id="record_run")
@@ -73,7 +83,9 @@ def record_run() -> dict[str, Any]:
     ti = get_current_context()["ti"]
     landed = ti.xcom_pull(task_ids="ingest.land_from_kafka")
     loaded = ti.xcom_pull(task_ids="ingest.load_bronze")
-    return tasks.run_record(CONFIG.warehouse, landed, loaded)
+    from pinpipe import pipeline  # see "Deferred imports" above
+
+    return pipeline.record_run(CONFIG.settings, landed, loaded)
 
 
 with DAG(

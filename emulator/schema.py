@@ -1,4 +1,4 @@
-"""SQLAlchemy Core schema of the emulated source database (source-data.md section 1).
+"""SQLAlchemy Core schema of the emulated source database (docs/data-contract.md).
 
 Three tables linked by row position (``pinterest_data.index`` = ``geolocation_data.ind`` =
 ``user_data.ind``), plus ``pinpipe_source_meta`` recording the parameters a database was generated with.

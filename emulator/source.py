@@ -1,8 +1,9 @@
 """Reading post events from the source database: the three records that share one index.
 
 Records go on the wire as one JSON object each, the source columns by their source names in source
-order, datetimes as ISO-8601 strings (design.md §3). Serialised records are cached per index, since
-random picks revisit the same rows (the original picked from 11,001 indexes forever).
+order, datetimes as ISO-8601 strings (docs/data-contract.md, "On the wire"). Serialised records are
+cached per index, since random picks revisit the same rows (the original picked from 11,001 indexes
+forever).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Value domains for the emulated source database (see source-data.md section 1).
+"""Value domains for the emulated source database (docs/data-contract.md, "The source tables").
 
 Everything here is an immutable constant: placeholder strings, the 13 categories with their word pools,
 Faker-style country and person names, and the pieces poster (account) names are built from.

@@ -1,15 +1,17 @@
 """Kafka → raw landing: a consumer group over the three topics, exactly once into the lake.
 
 What the original's MSK Connect S3 sink did, made crash-safe: records are buffered per partition and
-landed as objects (design.md §3) by the LandingWriter; a partition's offset is committed only after
-every record before it is durably written. A crash therefore redelivers from the last committed
-offset, and since an object's key is its first offset, the redelivery rewrites the same objects; any
-overlap is dropped by the bronze loader, which keeps each (topic, partition, offset) once.
+landed as objects (the raw landing layout of docs/architecture.md) by the LandingWriter; a
+partition's offset is committed only after every record before it is durably written. A crash
+therefore redelivers from the last committed offset, and since an object's key is its first offset,
+the redelivery rewrites the same objects; any overlap is dropped by the bronze loader, which keeps
+each (topic, partition, offset) once.
 
 Two modes: ``drain`` lands up to the end offsets seen at start and returns (the daily DAG's task);
 continuous runs until ``stop`` is set (SIGTERM/SIGINT in the CLI), then lands the open objects,
 commits and returns. Poison records never stop the loop: every value is landed as it came (a value
 with a newline byte as its own ``.bin`` object) and the bronze loader quarantines what is not JSON.
+Needs the kafka extra (kafka-python).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake
@@ -68,8 +74,6 @@ class KafkaLanding:
         self.consumer: Any = None
 
     def _connect(self) -> Any:
-        from kafka import KafkaConsumer
-        from kafka.errors import KafkaError
 
         try:
             consumer = KafkaConsumer(
@@ -98,7 +102,6 @@ class KafkaLanding:
         assignment_timeout: float = 60.0,
     ) -> LandingReport:
         """Consume and land until drained (``drain``) or until ``stop`` is set; always commits on exit."""
-        from kafka import ConsumerRebalanceListener
 
         stop = stop or threading.Event()
         landing = self
@@ -158,7 +161,6 @@ class KafkaLanding:
 
     def _drained(self, assignment: set[Any], end_offsets: dict[Any, int]) -> bool:
         """Whether every assigned partition is consumed up to its end offset seen at start."""
-        from kafka.errors import KafkaError
 
         try:
             return all(self.consumer.position(tp) >= end_offsets.get(tp, 0) for tp in assignment)
@@ -167,7 +169,6 @@ class KafkaLanding:
             return False
 
     def _end_offsets(self) -> dict[Any, int]:
-        from kafka import TopicPartition
 
         partitions = []
         for topic in self.topics:
@@ -206,8 +207,6 @@ class KafkaLanding:
 
         A failed commit loses nothing: the records are landed, and a redelivery is dropped by bronze.
         """
-        from kafka.errors import KafkaError
-        from kafka.structs import OffsetAndMetadata
 
         open_first = self.writer.open_offsets()
         offsets = {}

@@ -1,8 +1,15 @@
-"""Kafka topics of the pipeline: ``<uid>.pin``, ``<uid>.geo``, ``<uid>.user``, created on request."""
+"""Kafka topics of the pipeline: ``<uid>.pin``, ``<uid>.geo``, ``<uid>.user``, created on request.
+
+Needs the kafka extra (kafka-python).
+"""
 
 from __future__ import annotations
 
 import contextlib
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ingestion.errors import PinpipeError
 from ingestion.settings import ENTITIES, Settings
@@ -20,10 +27,6 @@ def ensure_topics(
     An existing topic is left as it is (its partition count is not changed). An unreachable broker
     raises PinpipeError after ``bootstrap_timeout_ms``.
     """
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
-
     topics = [settings.topic(e) for e in ENTITIES]
     try:
         admin = KafkaAdminClient(

@@ -2,7 +2,7 @@
 
 The client reads its endpoint, credentials and region the AWS way (environment, shared config, the
 default chain); ``AWS_ENDPOINT_URL`` points it at moto or any Kinesis-compatible service. Nothing here
-takes a credential as an argument.
+takes a credential as an argument. Needs the kinesis extra (boto3).
 """
 
 from __future__ import annotations
@@ -11,6 +11,10 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from ingestion.errors import PinpipeError
 from ingestion.settings import ENTITIES, Settings
@@ -33,11 +37,6 @@ THROTTLING_CODES = frozenset(
 
 def kinesis_client(*, max_pool_connections: int = 16) -> Any:
     """A boto3 Kinesis client. Retries are the caller's (they know which records to resend)."""
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError:
-        raise PinpipeError("Kinesis needs boto3: install the project with the kinesis extra") from None
     config = Config(
         retries={"total_max_attempts": 1},
         max_pool_connections=max_pool_connections,
@@ -62,8 +61,6 @@ def error_code(exc: BaseException) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     """Throttling, a 5xx answer, or no answer at all (connection refused, reset, timed out)."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error_code(exc) in THROTTLING_CODES or status >= 500
@@ -72,8 +69,6 @@ def is_retryable(exc: BaseException) -> bool:
 
 def ensure_streams(client: Any, settings: Settings, shards: int | None = None, timeout: float = 60.0) -> None:
     """Create the three streams of the settings' uid that do not exist, and wait until all are active."""
-    from botocore.exceptions import ClientError
-
     count = shards or settings.kinesis_shards
     for entity in ENTITIES:
         name = settings.stream(entity)

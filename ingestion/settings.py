@@ -26,7 +26,7 @@ ENTITIES: tuple[str, ...] = ("pin", "geo", "user")
 """The three record kinds of one post event, in the order the original emulator sent them."""
 
 INDEX_FIELD: dict[str, str] = {"pin": "index", "geo": "ind", "user": "ind"}
-"""The field that carries the event index in each entity's records (source-data.md §1)."""
+"""The field that carries the event index in each entity's records (docs/data-contract.md)."""
 
 SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
     "pin": (
@@ -57,7 +57,7 @@ def _config_file() -> Path:
 
 
 class Settings(BaseSettings):
-    """Where things live and how the pipeline behaves; see the README's Configuration table."""
+    """Where things live and how the pipeline behaves; see docs/operations.md, "Configuration"."""
 
     model_config = SettingsConfigDict(env_prefix="PINPIPE_", extra="ignore", frozen=True)
 

@@ -14,8 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from ingestion.bronze import BronzeLoader
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, s3_storage_options
+from ingestion.local_services.processes import LocalServiceError
+from ingestion.local_services.spark import spark_environment
 from ingestion.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
@@ -66,9 +73,6 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     """The process environment for dbt: this one plus the settings' PINPIPE_* values."""
     env = {**os.environ, **settings.dbt_env(), "PINPIPE_DBT_TARGET": settings.dbt_target}
     if settings.dbt_target == "spark":
-        from ingestion.local_services.processes import LocalServiceError
-        from ingestion.local_services.spark import spark_environment
-
         try:
             env.update(spark_environment(settings.data_dir))
         except LocalServiceError as exc:
@@ -78,6 +82,9 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         # the endpoint of an S3-compatible store, and AWS_ALLOW_HTTP for a plain-http one (moto).
         env.update(s3_storage_options())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if not sys.stdout.isatty():
+        # dbt colours its log lines whatever the output; escape codes in a file or a CI log are noise
+        env.setdefault("DBT_USE_COLORS", "false")
     return env
 
 
@@ -86,8 +93,6 @@ def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None
 
     The bronze tables are created (empty) first where missing: the sources read all of them.
     """
-    from ingestion.bronze import BronzeLoader
-
     Path(settings.warehouse).parent.mkdir(parents=True, exist_ok=True)
     BronzeLoader(settings).ensure_tables()
     command = [
@@ -109,8 +114,6 @@ def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None
 
 def gold_report(settings: Settings, rows_per_question: int = 6) -> str:
     """A compact text view of the gold answers, for the end of the main job."""
-    import duckdb
-
     lines = [f"gold answers in {settings.warehouse} (schema gold):"]
     with duckdb.connect(str(settings.warehouse), read_only=True) as conn:
         posts = conn.execute("select count(*) from gold.posts").fetchone()
@@ -127,6 +130,27 @@ def gold_report(settings: Settings, rows_per_question: int = 6) -> str:
                 "    " + " | ".join(_cell(n, v) for n, v in zip(names, row, strict=True)) for row in shown
             )
     return "\n".join(lines)
+
+
+GOLD_SCHEMA = "gold"
+
+
+def gold_row_counts(warehouse: str | Path) -> dict[str, int]:
+    """Rows of every table of the gold schema, read through a read-only DuckDB connection."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = ? and table_type = 'BASE TABLE' order by table_name",
+                [GOLD_SCHEMA],
+            ).fetchall()
+        ]
+        counts: dict[str, int] = {}
+        for table in tables:
+            row = connection.execute(f'select count(*) from {GOLD_SCHEMA}."{table}"').fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return counts
 
 
 BRONZE_TABLES = ("pin", "geo", "user", "quarantine", "stream_pin", "stream_geo", "stream_user")
@@ -151,8 +175,6 @@ class WarehouseReader:
     """
 
     def __init__(self, settings: Settings, *, read_only: bool = True) -> None:
-        import duckdb
-
         self.lake = Lake(settings.lake)
         try:
             self.conn = duckdb.connect(str(settings.warehouse), read_only=read_only)
@@ -164,9 +186,6 @@ class WarehouseReader:
 
     def refresh(self) -> None:
         """Register the latest version of every bronze table that exists."""
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
-
         for name in BRONZE_TABLES:
             table = self.tables.get(name)
             if table is None:

@@ -24,7 +24,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def peer_records() -> dict[str, list[dict[str, Any]]]:
-    """The 137 real raw pin, geo and user records a sibling project landed (link them by index)."""
+    """The 137 real raw pin, geo and user records a sibling of the original project landed; link
+    them by index (docs/data-contract.md, "Test fixtures")."""
     data: dict[str, Any] = json.loads((FIXTURES / "peer_raw_records.json").read_text())
     return data["records"]
 

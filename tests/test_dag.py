@@ -57,7 +57,7 @@ GOLD_COLUMNS = {
     "median_follower_count_by_age_group": ("age_group", "median_follower_count"),
     "users_joined_by_year": ("join_year", "number_users_joined"),
 }
-"""Gold questions checked against the independent computation (design.md §4)."""
+"""Gold questions checked against the independent computation (docs/data-contract.md, analytics semantics)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,19 +405,30 @@ def test_dbt_tasks_get_the_settings_environment(airflow_env: AirflowEnv, dag: An
     assert Path(task.dbt_executable_path) == BIN / "dbt"
 
 
-def test_configuration_variants() -> None:
+def test_configuration_variants(monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(DAGS_DIR))
     from pinpipe_dag.config import DagConfig, DagConfigError
 
-    lake = DagConfig.from_env({"PINPIPE_DAG_SOURCE": "lake"})
+    for name in [n for n in os.environ if n.startswith(("PINPIPE_DAG_", "PINPIPE_DBT_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PINPIPE_DAG_SOURCE", " Lake ")
+    monkeypatch.setenv("PINPIPE_DAG_POOL", "")
+    monkeypatch.setenv("PINPIPE_WAREHOUSE", "relative/warehouse.duckdb")
+    lake = DagConfig.from_env()
     assert (lake.source, lake.load_mode, lake.invocation) == ("lake", "dbt_manifest", "dbt_runner")
-    with pytest.raises(DagConfigError, match="PINPIPE_DAG_SOURCE"):
-        DagConfig.from_env({"PINPIPE_DAG_SOURCE": "s3"})
-    with pytest.raises(DagConfigError, match="PINPIPE_DAG_MAX_ACTIVE_TASKS"):
-        DagConfig.from_env({"PINPIPE_DAG_MAX_ACTIVE_TASKS": "0"})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PINPIPE_DBT_TARGET", "databricks")
-        production = DagConfig.from_env({"PINPIPE_DAG_POOL": "duckdb_writer"})
+    assert (lake.pool, lake.max_active_tasks) == (None, 1)
+    assert Path(lake.warehouse).is_absolute() and lake.warehouse.endswith("relative/warehouse.duckdb")
+    monkeypatch.setenv("PINPIPE_DAG_SOURCE", "s3")
+    with pytest.raises(DagConfigError, match="PINPIPE_DAG_SOURCE='s3'"):
+        DagConfig.from_env()
+    monkeypatch.delenv("PINPIPE_DAG_SOURCE")
+    monkeypatch.setenv("PINPIPE_DAG_MAX_ACTIVE_TASKS", "0")
+    with pytest.raises(DagConfigError, match="PINPIPE_DAG_MAX_ACTIVE_TASKS='0'"):
+        DagConfig.from_env()
+    monkeypatch.delenv("PINPIPE_DAG_MAX_ACTIVE_TASKS")
+    monkeypatch.setenv("PINPIPE_DBT_TARGET", "databricks")
+    monkeypatch.setenv("PINPIPE_DAG_POOL", "duckdb_writer")
+    production = DagConfig.from_env()
     assert (production.target, production.max_active_tasks, production.pool) == (
         "databricks",
         8,

@@ -159,7 +159,7 @@ def test_invalid_plans_fail_clearly(source_db: Settings) -> None:
 def test_sigterm_stops_gracefully_and_flushes(source_db: Settings) -> None:
     env = {**os.environ, "PINPIPE_DATA_DIR": str(source_db.data_dir), "PINPIPE_FLUSH_RECORDS": "100000"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingestion", "emulate", "--duration", "60", "--rate", "400"],
+        [sys.executable, "-m", "pinpipe", "emulate", "--duration", "60", "--rate", "400"],
         env=env,
         stderr=subprocess.PIPE,
         text=True,

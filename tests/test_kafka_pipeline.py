@@ -90,7 +90,7 @@ class Landing:
         }
         with self.log.open("w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ingestion", "kafka", "land", mode],
+                [sys.executable, "-m", "pinpipe", "kafka", "land", mode],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -303,7 +303,7 @@ def test_main_job_through_kafka_gives_the_lake_sinks_gold(tmp_path: Path, broker
         }
         args = ["run", "--rows", "400", "--events", "300", "--quiet-dbt", *extra]
         done = subprocess.run(
-            [sys.executable, "-m", "ingestion", *args], env=env, capture_output=True, text=True, timeout=600
+            [sys.executable, "-m", "pinpipe", *args], env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
         return support.gold_snapshot(data_dir / "warehouse.duckdb")

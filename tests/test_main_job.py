@@ -16,7 +16,7 @@ from ingestion.settings import ENTITIES, Settings
 def pinpipe(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PINPIPE_DATA_DIR": str(data_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "ingestion", *args], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "pinpipe", *args], env=env, capture_output=True, text=True, timeout=600
     )
 
 
@@ -37,8 +37,11 @@ def test_main_job_runs_and_a_second_run_changes_nothing(settings: Settings) -> N
     distinct_posted = len({r["index"] for r in read_table(settings, "pin", ["index"]).to_pylist()})
     assert len(answers["posts"]) == distinct_posted  # one row per index, however often it was posted
 
-    second = pinpipe(settings.data_dir, "run", "--rows", "400", "--events", "250", "--quiet-dbt")
+    second = pinpipe(settings.data_dir, "run", "--rows", "400", "--events", "250")
     assert second.returncode == 0, second.stderr
+    output = second.stdout + second.stderr
+    assert "Completed successfully" in output  # dbt's own lines are there, without colour escapes
+    assert "\x1b[" not in output
     assert "posted before" in second.stderr and "loaded 0 records" in second.stderr
     assert bronze_counts(settings) == counts
     assert support.gold_snapshot(settings.warehouse) == answers

@@ -251,7 +251,7 @@ def _crash_loop(settings: Settings, producing: threading.Event) -> int:
         "PINPIPE_STREAM_POLL_SECONDS": "0.05",
         "PINPIPE_KINESIS_SHARDS": "2",
     }
-    command = [sys.executable, "-m", "ingestion", "--data-dir", str(settings.data_dir), "--uid", settings.uid]
+    command = [sys.executable, "-m", "pinpipe", "--data-dir", str(settings.data_dir), "--uid", settings.uid]
     kills = 0
     lake = Lake(settings.lake)
     pin_table = lake.uri(f"bronze/{stream_table('pin')}")
@@ -523,7 +523,7 @@ def test_a_put_record_appears_in_the_live_views(stream_settings: Settings) -> No
         [
             sys.executable,
             "-m",
-            "ingestion",
+            "pinpipe",
             "--data-dir",
             str(stream_settings.data_dir),
             "--uid",
@@ -550,7 +550,7 @@ def test_the_batch_pipeline_runs_with_the_lake_on_s3(stream_settings: Settings, 
             [
                 sys.executable,
                 "-m",
-                "ingestion",
+                "pinpipe",
                 "--data-dir",
                 str(data_dir),
                 "--lake",
@@ -600,7 +600,7 @@ def test_sigterm_commits_what_was_read_and_exits_cleanly(stream_settings: Settin
     placed = put(client, stream_settings.stream("pin"), [(str(i), record("pin", i)) for i in range(3_000)])
     # nothing is committed before the signal; the INFO log says when records were read
     env = {**os.environ, "PINPIPE_STREAM_COMMIT_SECONDS": "30", "PINPIPE_LOG_LEVEL": "INFO"}
-    command = [sys.executable, "-m", "ingestion", "--data-dir", str(stream_settings.data_dir)]
+    command = [sys.executable, "-m", "pinpipe", "--data-dir", str(stream_settings.data_dir)]
     proc = subprocess.Popen(
         [*command, "--uid", stream_settings.uid, "stream"], env=env, stderr=subprocess.PIPE
     )

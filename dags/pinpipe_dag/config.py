@@ -1,7 +1,7 @@
 """How the daily DAG is configured: where things are, and the ``PINPIPE_*`` environment it reads.
 
 Everything comes from the project's one settings object (``ingestion.settings.Settings``: lake,
-warehouse, uid, Kafka, dbt target) plus a few DAG-only variables:
+warehouse, uid, Kafka, dbt target) plus the DAG's own settings, read the same way (pydantic-settings):
 
 - ``PINPIPE_DBT_TARGET``: dbt target of profiles.yml, ``duckdb`` (default), ``databricks``, ``spark``.
 - ``PINPIPE_DAG_SOURCE``: default of the run param ``source``; ``kafka`` (default) drains the topics to
@@ -21,12 +21,14 @@ Reading this is cheap (environment and an optional TOML file): no database, no d
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingestion.settings import Settings
 
@@ -39,9 +41,8 @@ MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 """Written by ``make manifest`` (``dbt parse``); what ``LoadMode.DBT_MANIFEST`` renders the DAG from."""
 DBT_PROFILE = "pinpipe"
 
-SOURCES = ("kafka", "lake")
-LOAD_MODES = ("dbt_manifest", "dbt_ls")
-INVOCATIONS = ("dbt_runner", "subprocess")
+Source = Literal["kafka", "lake"]
+SOURCES: tuple[str, ...] = ("kafka", "lake")
 SINGLE_WRITER_TARGETS = frozenset({"duckdb"})
 """Targets whose warehouse is one file that one process at a time may write."""
 PARALLEL_TASKS = 8
@@ -52,24 +53,33 @@ class DagConfigError(ValueError):
     """A DAG setting has a value the DAG cannot run with."""
 
 
-def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
-    value = environ.get(name, allowed[0]).strip().lower() or allowed[0]
-    if value not in allowed:
-        raise DagConfigError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
-    return value
+class DagSettings(BaseSettings):
+    """The DAG's own variables; each field is read from the environment variable its alias names."""
 
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise DagConfigError(f"{name}={raw!r}: expected a positive integer") from None
-    if value < 1:
-        raise DagConfigError(f"{name}={raw!r}: expected a positive integer")
-    return value
+    source: Source = Field(default="kafka", validation_alias="PINPIPE_DAG_SOURCE")
+    load_mode: Literal["dbt_manifest", "dbt_ls"] = Field(
+        default="dbt_manifest", validation_alias="PINPIPE_DAG_LOAD_MODE"
+    )
+    invocation: Literal["dbt_runner", "subprocess"] = Field(
+        default="dbt_runner", validation_alias="PINPIPE_DBT_INVOCATION"
+    )
+    max_active_tasks: int | None = Field(default=None, ge=1, validation_alias="PINPIPE_DAG_MAX_ACTIVE_TASKS")
+    pool: str | None = Field(default=None, validation_alias="PINPIPE_DAG_POOL")
+    databricks_conn_id: str | None = Field(default=None, validation_alias="PINPIPE_DATABRICKS_CONN_ID")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """A variable set to an empty string means the default; choices are case-insensitive."""
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return cls.model_fields[str(info.field_name)].default
+            if info.field_name in ("source", "load_mode", "invocation"):
+                return value.lower()
+        return value
 
 
 def _absolute(location: str) -> str:
@@ -88,6 +98,17 @@ def venv_dbt_executable() -> Path:
     return Path(found) if found else beside
 
 
+def _read_dag_settings() -> DagSettings:
+    try:
+        return DagSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}={error.get('input')!r}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise DagConfigError(problems) from None
+
+
 @dataclass(frozen=True)
 class DagConfig:
     """The resolved configuration of one parse of the DAG file."""
@@ -103,19 +124,23 @@ class DagConfig:
     manifest_path: Path = MANIFEST_PATH
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DagConfig:
+    def from_env(cls) -> DagConfig:
         """Read the settings and the DAG's own variables (see the module docstring)."""
-        environ = os.environ if environ is None else environ
-        settings = Settings()
+        base = Settings()
+        # dbt runs in a temporary copy of the project: local paths must not depend on the folder
+        settings = base.model_copy(
+            update={"lake": _absolute(base.lake), "warehouse": _absolute(base.warehouse)}
+        )
+        dag = _read_dag_settings()
         default_tasks = 1 if settings.dbt_target in SINGLE_WRITER_TARGETS else PARALLEL_TASKS
         return cls(
             settings=settings,
-            source=_choice(environ, "PINPIPE_DAG_SOURCE", SOURCES),
-            load_mode=_choice(environ, "PINPIPE_DAG_LOAD_MODE", LOAD_MODES),
-            invocation=_choice(environ, "PINPIPE_DBT_INVOCATION", INVOCATIONS),
-            max_active_tasks=_positive_int(environ, "PINPIPE_DAG_MAX_ACTIVE_TASKS", default_tasks),
-            pool=environ.get("PINPIPE_DAG_POOL", "").strip() or None,
-            databricks_conn_id=environ.get("PINPIPE_DATABRICKS_CONN_ID", "").strip() or None,
+            source=dag.source,
+            load_mode=dag.load_mode,
+            invocation=dag.invocation,
+            max_active_tasks=dag.max_active_tasks or default_tasks,
+            pool=dag.pool,
+            databricks_conn_id=dag.databricks_conn_id,
             dbt_executable=venv_dbt_executable(),
         )
 
@@ -132,13 +157,11 @@ class DagConfig:
     @property
     def warehouse(self) -> str:
         """The DuckDB warehouse file, absolute."""
-        return _absolute(self.settings.warehouse)
+        return self.settings.warehouse
 
     def dbt_env(self) -> dict[str, str]:
         """Environment variables for every dbt call: what profiles.yml and the sources read."""
         env = dict(self.settings.dbt_env())
-        env["PINPIPE_LAKE"] = _absolute(self.settings.lake)
-        env["PINPIPE_WAREHOUSE"] = self.warehouse
         env["PINPIPE_DBT_TARGET"] = self.target
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
         # dbt runs inside the task's process: close the DuckDB file when each call ends (profiles.yml)

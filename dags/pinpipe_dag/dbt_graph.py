@@ -24,6 +24,7 @@ from cosmos.constants import (
     TestBehavior,
     TestIndirectSelection,
 )
+from cosmos.profiles import DatabricksTokenProfileMapping
 
 from pinpipe_dag.config import DBT_PROFILE, DBT_PROJECT_DIR, PROFILES_YML, DagConfig
 
@@ -50,8 +51,6 @@ def profile_config(config: DagConfig) -> ProfileConfig:
     connection (Cosmos' token profile mapping) instead of the DATABRICKS_* variables of profiles.yml.
     """
     if config.target == "databricks" and config.databricks_conn_id:
-        from cosmos.profiles import DatabricksTokenProfileMapping
-
         return ProfileConfig(
             profile_name=DBT_PROFILE,
             target_name=config.target,

@@ -7,83 +7,42 @@ interface; ``open_sink`` maps a sink name to its module, so a new destination sl
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
-
-from emulator.source import Event
+from emulator.sinks.base import AnsweredCounts, Sink, SinkStats
+from emulator.sinks.lake import LakeSink
 from ingestion.errors import PinpipeError
 from ingestion.settings import Settings
 
-
-@dataclass
-class SinkStats:
-    """Records delivered and records given up on (after retries), over the sink's life."""
-
-    delivered: int = 0
-    failed: int = 0
-
-
-class AnsweredCounts:
-    """Thread-safe counts of a sink that waits for each request's answer (HTTP, Kinesis): records
-    delivered and given up on, and failed attempts by kind (``errors``: each failed attempt of a
-    record counts once, for the summary and tests)."""
-
-    def __init__(self) -> None:
-        self._counts_lock = threading.Lock()
-        self._stats = SinkStats()
-        self.errors: dict[str, int] = {}
-
-    def _add(self, *, delivered: int = 0, failed: int = 0) -> None:
-        with self._counts_lock:
-            self._stats.delivered += delivered
-            self._stats.failed += failed
-
-    def _error(self, kind: str, count: int) -> None:
-        with self._counts_lock:
-            self.errors[kind] = self.errors.get(kind, 0) + count
-
-    def stats(self) -> SinkStats:
-        """Records delivered and given up on, so far."""
-        with self._counts_lock:
-            return SinkStats(self._stats.delivered, self._stats.failed)
-
-
-class Sink(Protocol):
-    """A destination for events."""
-
-    name: str
-
-    def send(self, events: Sequence[Event]) -> None:
-        """Deliver (or queue for delivery) the three records of each event. Thread-safe."""
-
-    def close(self) -> SinkStats:
-        """Flush everything queued, release resources and return the final counts."""
-
-    def stats(self) -> SinkStats:
-        """Counts so far (for progress lines)."""
-
+__all__ = ["SINKS", "AnsweredCounts", "Sink", "SinkStats", "open_sink"]
 
 SINKS = ("lake", "kafka", "kinesis", "http")
+_EXTRA = {"kafka": "kafka", "kinesis": "kinesis", "http": "gateway"}
+"""The optional extra each sink but the lake sink needs."""
 
 
 def open_sink(name: str, settings: Settings) -> Sink:
-    """Open the sink called ``name`` with the given settings."""
+    """Open the sink called ``name`` with the given settings.
+
+    The lake sink needs nothing beyond the core install; the others import their module here, when
+    chosen, because each needs an optional extra (kafka, kinesis, gateway's httpx).
+    """
     if name == "lake":
-        from emulator.sinks.lake import LakeSink
-
         return LakeSink(settings)
-    if name == "kafka":
-        from emulator.sinks.kafka import KafkaSink
+    try:
+        if name == "kafka":
+            from emulator.sinks.kafka import KafkaSink  # kafka extra
 
-        return KafkaSink(settings)
-    if name == "kinesis":
-        from emulator.sinks.kinesis import KinesisSink
+            return KafkaSink(settings)
+        if name == "kinesis":
+            from emulator.sinks.kinesis import KinesisSink  # kinesis extra
 
-        return KinesisSink(settings)
-    if name == "http":
-        from emulator.sinks.http import HttpSink
+            return KinesisSink(settings)
+        if name == "http":
+            from emulator.sinks.http import HttpSink  # gateway extra (httpx)
 
-        return HttpSink(settings)
+            return HttpSink(settings)
+    except ImportError as exc:
+        raise PinpipeError(
+            f"the {name} sink needs a package that is not installed ({exc.name}): install the project's "
+            f"{_EXTRA[name]} extra"
+        ) from None
     raise PinpipeError(f"unknown sink {name!r}; choose one of {', '.join(SINKS)}")

@@ -18,12 +18,15 @@ workers share one connection pool.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from emulator.sinks import AnsweredCounts, SinkStats
+import httpx
+
+from emulator.sinks.base import AnsweredCounts, SinkStats
 from emulator.source import Event
 from ingestion.settings import ENTITIES, Settings
 
@@ -46,10 +49,6 @@ class HttpSink(AnsweredCounts):
         max_attempts: int = 8,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        import os
-
-        import httpx
-
         self.settings = settings
         self.api = settings.http_api
         self.batch = settings.http_batch
@@ -92,8 +91,6 @@ class HttpSink(AnsweredCounts):
         return b'{"StreamName":"%s","Records":[%s]}' % (stream, entries)
 
     def _send(self, entity: str, records: list[tuple[int, bytes]]) -> None:
-        import httpx
-
         pending = records
         for attempt in range(self.max_attempts):
             if attempt:

@@ -13,42 +13,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from emulator.sinks import SinkStats
+from emulator.sinks.base import SinkStats
 from emulator.source import Event
-from ingestion.errors import PinpipeError
+from ingestion.kafka_producer import make_producer
 from ingestion.kafka_topics import ensure_topics
 from ingestion.settings import ENTITIES, Settings
 
 log = logging.getLogger(__name__)
-
-PRODUCER_TUNING: dict[str, Any] = {
-    "acks": "all",
-    "enable_idempotence": True,
-    "linger_ms": 20,
-    "batch_size": 256 * 1024,
-    "max_in_flight_requests_per_connection": 5,
-    "retries": 2_147_483_647,
-    "delivery_timeout_ms": 120_000,
-}
-"""Producer settings shared by the sink, the gateway and the benchmark's bare producer."""
-
-
-def make_producer(settings: Settings, **overrides: Any) -> Any:
-    """A KafkaProducer tuned for throughput with the project's delivery guarantees (``overrides``
-    change single settings, e.g. the gateway's short linger)."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
-    compression = None if settings.kafka_compression == "none" else settings.kafka_compression
-    try:
-        return KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=f"pinpipe-emulator-{settings.uid}",
-            compression_type=compression,
-            **{**PRODUCER_TUNING, **overrides},
-        )
-    except KafkaError as exc:
-        raise PinpipeError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
 
 
 class KafkaSink:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from emulator.sinks import AnsweredCounts, SinkStats
+from emulator.sinks.base import AnsweredCounts, SinkStats
 from emulator.source import Event
 from ingestion.kinesis import ensure_streams, error_code, is_retryable, kinesis_client
 from ingestion.settings import ENTITIES, Settings

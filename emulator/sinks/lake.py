@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from emulator.sinks import SinkStats
+from emulator.sinks.base import SinkStats
 from emulator.source import Event
 from ingestion.lake import Lake
 from ingestion.landing import LandingWriter, next_offsets

@@ -57,7 +57,8 @@ class KafkaBackend:
     def _get_producer(self) -> Any:
         with self._lock:
             if self._producer is None:
-                from emulator.sinks.kafka import make_producer
+                # the kafka extra, imported on the first Kafka request: the gateway runs without it
+                from ingestion.kafka_producer import make_producer
                 from ingestion.kafka_topics import ensure_topics
 
                 try:
@@ -77,7 +78,7 @@ class KafkaBackend:
 
     def partitions(self, topic: str) -> int:
         """The topic's partition count (from the producer's metadata)."""
-        from kafka.errors import KafkaError
+        from kafka.errors import KafkaError  # kafka extra
 
         try:
             found = self._get_producer().partitions_for(topic)
@@ -89,7 +90,7 @@ class KafkaBackend:
 
     def produce(self, topic: str, records: list[tuple[bytes | None, bytes, int | None]]) -> list[KafkaResult]:
         """Send (key, value, partition) records and wait for each one's acknowledgement."""
-        from kafka.errors import KafkaError, KafkaTimeoutError
+        from kafka.errors import KafkaError, KafkaTimeoutError  # kafka extra
 
         producer = self._get_producer()
         futures: list[Any] = []
@@ -142,7 +143,7 @@ class KinesisBackend:
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                from ingestion.kinesis import kinesis_client
+                from ingestion.kinesis import kinesis_client  # kinesis extra, on the first request
 
                 try:
                     self._client = kinesis_client(max_pool_connections=32)
@@ -162,7 +163,7 @@ class KinesisBackend:
         return {"FailedRecordCount": answer.get("FailedRecordCount", 0), "Records": answer["Records"]}
 
     def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        from ingestion.kinesis import error_code, is_retryable
+        from ingestion.kinesis import error_code, is_retryable  # kinesis extra
 
         client = self._get_client()
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -138,8 +139,6 @@ class LocalAWS:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""
-        import signal
-
         pid = self.pid
         if pid is not None:
             signal_group(pid, signal.SIGTERM)

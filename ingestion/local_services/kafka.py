@@ -208,6 +208,7 @@ def _probe(bootstrap: str, timeout: float) -> bool:
             pass
     except OSError:
         return False
+    # the kafka extra: the broker (Java) starts without it; asking it questions needs it
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -338,7 +339,7 @@ class LocalKafka:
 
     def create_topics(self, names: Iterable[str], partitions: int = 1, timeout: float = 30.0) -> None:
         """Create the topics of ``names`` that do not exist yet, and wait until they have leaders."""
-        from kafka import KafkaAdminClient
+        from kafka import KafkaAdminClient  # kafka extra (see _probe)
 
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="pinpipe-local-kafka")
         try:

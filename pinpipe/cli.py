@@ -2,20 +2,36 @@
 
 Every command reads the one settings object (options > PINPIPE_* environment > pinpipe.toml >
 defaults), shows progress on long work on stderr, and on failure exits non-zero with a one-line reason.
+The steps themselves live in :mod:`pinpipe.pipeline`, which the Airflow DAG calls too.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
+from emulator.posting import PostingPlan
+from emulator.sinks import SINKS
 from ingestion.errors import PinpipeError
+from ingestion.local_services.aws import LocalAWS, exports
+from ingestion.local_services.kafka import broker_status, start_background, stop_background
+from ingestion.local_services.processes import LocalServiceError
 from ingestion.settings import Settings
+from ingestion.warehouse import WarehouseReader, gold_report, live_report, run_dbt
+from pinpipe import __version__, pipeline
+
+NOT_RUNNING = 3
+"""Exit code of a status command whose service is not running (the LSB init-script convention)."""
 
 
 @dataclass
@@ -37,7 +53,26 @@ def info(message: str) -> None:
     click.echo(message, err=True)
 
 
+class TerminalReporter(pipeline.Reporter):
+    """The steps' progress as lines and progress bars on stderr."""
+
+    def info(self, message: str) -> None:
+        info(message)
+
+    def warning(self, message: str) -> None:
+        info(message)
+
+    @contextmanager
+    def progress(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+            yield bar.update
+
+
+TERMINAL = TerminalReporter()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="pinpipe")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Local state folder (default ./data).")
 @click.option("--lake", help="Lake root: a local path or s3://bucket/prefix (default <data-dir>/lake).")
 @click.option("--uid", help="Names the topics <uid>.pin|geo|user and streams streaming-<uid>-*.")
@@ -56,7 +91,9 @@ def db() -> None:
 
 
 @db.command("build")
-@click.option("--rows", type=click.IntRange(min=1), default=11_153, show_default=True)
+@click.option(
+    "--rows", type=click.IntRange(min=1), default=11_153, show_default=True, help="Rows of each table."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Generation seed.")
 @click.option("--url", "source_db_url", help="SQLAlchemy URL (default an SQLite file in the data dir).")
 @click.option("--force", is_flag=True, help="Rebuild even when the DB already has these rows and seed.")
@@ -64,40 +101,31 @@ def db() -> None:
 def db_build(obj: Context, rows: int, seed: int, source_db_url: str | None, force: bool) -> None:
     """Generate the three source tables deterministically from a seed."""
     settings = obj.settings(source_db_url=source_db_url)
-    build_source_db(settings, rows, seed, force=force)
-
-
-def build_source_db(settings: Settings, rows: int, seed: int, *, force: bool = False) -> None:
-    """Generate the source DB unless it already holds exactly this generation."""
-    from emulator.generate import existing_generation, generate_source_db
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not force and existing_generation(settings.source_db_url) == (rows, seed):
-        info(f"source db: {rows:,} rows from seed {seed} already in {settings.source_db_url}")
-        return
-    with click.progressbar(length=rows, label="source db", file=sys.stderr) as bar:
-        report = generate_source_db(
-            settings.source_db_url, rows=rows, seed=seed, progress=lambda done: bar.update(done - bar.pos)
-        )
-    info(
-        f"source db: {report.rows:,} rows per table in {report.seconds:.1f}s "
-        f"({report.rows / max(report.seconds, 1e-9):,.0f} rows/s) → {settings.source_db_url}"
-    )
+    pipeline.build_source_db(settings, rows, seed, force=force, reporter=TERMINAL)
 
 
 # --- emulator --------------------------------------------------------------------------------------
 
 
 @cli.command()
-@click.option("--events", type=click.IntRange(min=0), help="Stop after this many events.")
+@click.option("--events", type=click.IntRange(min=0), help="Stop after this many events (default 1000).")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--rate", type=float, help="Events per second (default: as fast as possible).")
-@click.option("--order", type=click.Choice(["random", "sequential"]), default="random", show_default=True)
+@click.option(
+    "--order",
+    type=click.Choice(["random", "sequential"]),
+    default="random",
+    show_default=True,
+    help="random: the original's seeded picks (with repeats); sequential: each index once.",
+)
 @click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
 @click.option("--max-index", type=int, help="Largest index picked (default: the last row; original 11000).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Threads that post."
+)
 @click.option(
     "--sink",
+    type=click.Choice(SINKS),
     default="lake",
     show_default=True,
     help="Where events go: lake, kafka, kinesis or http (the gateway).",
@@ -121,8 +149,6 @@ def emulate(
     http_batch: int | None,
 ) -> None:
     """Post events read from the source DB to a sink, bounded by --events and/or --duration."""
-    from emulator.posting import PostingPlan
-
     settings = obj.settings(partitions=partitions, http_api=http_api, http_batch=http_batch)
     if events is None and duration is None:
         events = 1000
@@ -135,32 +161,7 @@ def emulate(
         rate=rate,
         workers=workers,
     )
-    run_emulator(settings, plan, sink)
-
-
-def run_emulator(settings: Settings, plan: Any, sink_name: str) -> Any:
-    """Post under ``plan`` to the named sink, with a progress line every few seconds."""
-    from emulator.posting import post_events
-    from emulator.sinks import SinkStats, open_sink
-    from emulator.source import EventSource
-
-    plan.check()
-    source = EventSource(settings.source_db_url)
-    last = [time.monotonic()]
-
-    def progress(events: int, stats: SinkStats) -> None:
-        if time.monotonic() - last[0] >= 2:
-            last[0] = time.monotonic()
-            info(f"emulator: {events:,} events posted, {stats.delivered:,} records delivered")
-
-    try:
-        summary = post_events(source, open_sink(sink_name, settings), plan, progress=progress)
-    finally:
-        source.close()
-    info(summary.line())
-    if summary.records_failed:
-        raise PinpipeError(f"{summary.records_failed:,} records could not be delivered")
-    return summary
+    pipeline.emulate(settings, plan, sink, reporter=TERMINAL)
 
 
 # --- bronze ----------------------------------------------------------------------------------------
@@ -177,64 +178,42 @@ def bronze() -> None:
 def bronze_load(obj: Context, then_compact: bool) -> None:
     """Load new raw landing objects into bronze; prints what was loaded, quarantined and skipped."""
     settings = obj.settings()
-    load_bronze(settings)
+    pipeline.load_bronze(settings, reporter=TERMINAL)
     if then_compact:
-        compact_bronze(settings)
-
-
-def load_bronze(settings: Settings) -> Any:
-    """Load bronze with a progress bar; returns the LoadReport."""
-    from ingestion.bronze import BronzeLoader
-
-    loader = BronzeLoader(settings)
-    loader.ensure_tables()
-    todo, _ = loader.pending_objects()
-    with click.progressbar(length=len(todo), label="bronze", file=sys.stderr) as bar:
-        report = loader.load(progress=bar.update)
-    info(report.summary())
-    for reason, count in sorted(report.reasons.items()):
-        info(f"  quarantined {count:,}: {reason}")
-    return report
+        pipeline.compact_bronze(settings, reporter=TERMINAL)
 
 
 @bronze.command("compact")
 @click.pass_obj
 def bronze_compact(obj: Context) -> None:
     """Merge small files of every bronze table (Delta OPTIMIZE compaction)."""
-    compact_bronze(obj.settings())
-
-
-def compact_bronze(settings: Settings) -> None:
-    """Compact and print how many files were merged."""
-    from ingestion.bronze import compact
-
-    for table, metrics in compact(settings).items():
-        info(
-            f"compact {table}: {metrics.get('numFilesRemoved', 0)} files → {metrics.get('numFilesAdded', 0)}"
-        )
+    pipeline.compact_bronze(obj.settings(), reporter=TERMINAL)
 
 
 # --- dbt and gold --------------------------------------------------------------------------------
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--target", help="dbt target (default: settings, duckdb).")
+@click.option("--target", help="dbt target of profiles.yml: duckdb (default), spark or databricks.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def dbt(obj: Context, target: str | None, dbt_args: tuple[str, ...]) -> None:
     """Run dbt on the project with the settings' lake and warehouse, e.g. `pinpipe dbt build`."""
-    from ingestion.warehouse import run_dbt
-
     run_dbt(obj.settings(dbt_target=target), list(dbt_args) or ["build"])
 
 
 @cli.command()
-@click.option("--rows", "rows_per_question", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option(
+    "--rows",
+    "rows_per_question",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Rows shown per question.",
+)
 @click.pass_obj
 def report(obj: Context, rows_per_question: int) -> None:
     """Print the gold answers from the warehouse (read-only)."""
-    from ingestion.warehouse import gold_report
-
     click.echo(gold_report(obj.settings(), rows_per_question))
 
 
@@ -251,8 +230,6 @@ def kafka() -> None:
 @click.pass_obj
 def kafka_start(obj: Context, port: int) -> None:
     """Start a local single-node Kafka (jars from Maven Central, data in <data-dir>/kafka)."""
-    from ingestion.local_services.kafka import LocalServiceError, start_background
-
     settings = obj.settings()
     try:
         broker = start_background(settings.data_dir / "kafka", port=port)
@@ -267,8 +244,6 @@ def kafka_start(obj: Context, port: int) -> None:
 @click.pass_obj
 def kafka_stop(obj: Context) -> None:
     """Stop the local Kafka of <data-dir>/kafka."""
-    from ingestion.local_services.kafka import stop_background
-
     stopped = stop_background(obj.settings().data_dir / "kafka")
     click.echo("kafka stopped" if stopped else "kafka was not running")
 
@@ -276,11 +251,11 @@ def kafka_stop(obj: Context) -> None:
 @kafka.command("status")
 @click.pass_obj
 def kafka_status(obj: Context) -> None:
-    """Whether the local Kafka runs, and where."""
-    from ingestion.local_services.kafka import broker_status
-
+    """Whether the local Kafka runs, and where; exit code 3 when it does not."""
     status = broker_status(obj.settings().data_dir / "kafka")
     click.echo(f"kafka {status.describe()}")
+    if not status.running:
+        sys.exit(NOT_RUNNING)
 
 
 @kafka.command("topics")
@@ -288,7 +263,7 @@ def kafka_status(obj: Context) -> None:
 @click.pass_obj
 def kafka_topics(obj: Context, partitions: int | None) -> None:
     """Create the three topics of the uid where missing."""
-    from ingestion.kafka_topics import ensure_topics
+    from ingestion.kafka_topics import ensure_topics  # kafka extra
 
     for topic in ensure_topics(obj.settings(partitions=partitions)):
         click.echo(topic)
@@ -304,32 +279,20 @@ def kafka_topics(obj: Context, partitions: int | None) -> None:
 @click.pass_obj
 def kafka_land(obj: Context, drain: bool) -> None:
     """Consume the three topics into the raw landing (offsets committed after each durable write)."""
-    land_from_kafka(obj.settings(), drain=drain)
+    with stop_on_signals() as stop:
+        pipeline.land_from_kafka(obj.settings(), drain=drain, stop=stop, reporter=TERMINAL)
 
 
-def land_from_kafka(settings: Settings, *, drain: bool) -> Any:
-    """Run the landing consumer with a progress line; SIGTERM/SIGINT finish the open batch and exit 0."""
-    import signal
-    import threading
-
-    from ingestion.kafka_landing import KafkaLanding, LandingReport
-
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM/SIGINT, so a consumer finishes its open batch and exits 0."""
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    last = [time.monotonic()]
-
-    def progress(report: LandingReport) -> None:
-        if time.monotonic() - last[0] >= 5:
-            last[0] = time.monotonic()
-            info(f"kafka landing: {report.records:,} records, {report.objects:,} objects so far")
-
     try:
-        report = KafkaLanding(settings).run(drain=drain, stop=stop, progress=progress)
+        yield stop
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    info(report.line())
-    return report
 
 
 # --- AWS: local moto, Kinesis streams, stream ingestion, live views ---------------------------------
@@ -345,9 +308,6 @@ def aws() -> None:
 @click.pass_obj
 def aws_start(obj: Context, port: int | None) -> None:
     """Start moto's server and print the environment variables that point the pipeline at it."""
-    from ingestion.local_services.aws import LocalAWS, exports
-    from ingestion.local_services.processes import LocalServiceError
-
     local = LocalAWS(obj.settings().data_dir / "aws", port)
     try:
         local.start()
@@ -361,8 +321,6 @@ def aws_start(obj: Context, port: int | None) -> None:
 @click.pass_obj
 def aws_stop(obj: Context) -> None:
     """Stop the local moto server."""
-    from ingestion.local_services.aws import LocalAWS
-
     local = LocalAWS(obj.settings().data_dir / "aws")
     running = local.pid is not None
     local.stop()
@@ -372,11 +330,12 @@ def aws_stop(obj: Context) -> None:
 @aws.command("status")
 @click.pass_obj
 def aws_status(obj: Context) -> None:
-    """Whether the local moto server runs, and where."""
-    from ingestion.local_services.aws import LocalAWS
-
+    """Whether the local moto server runs, and where; exit code 3 when it does not."""
     local = LocalAWS(obj.settings().data_dir / "aws")
-    click.echo(f"moto running (pid {local.pid}) at {local.endpoint_url}" if local.pid else "moto not running")
+    if local.pid is None:
+        click.echo("moto not running")
+        sys.exit(NOT_RUNNING)
+    click.echo(f"moto running (pid {local.pid}) at {local.endpoint_url}")
 
 
 @cli.group()
@@ -389,11 +348,11 @@ def kinesis() -> None:
 @click.pass_obj
 def kinesis_streams(obj: Context, shards: int | None) -> None:
     """Create the three streams streaming-<uid>-pin|geo|user where missing; wait until active."""
-    from ingestion.kinesis import ensure_streams, kinesis_client
+    from ingestion.kinesis import ensure_streams, kinesis_client  # kinesis extra
 
     settings = obj.settings(kinesis_shards=shards)
     ensure_streams(kinesis_client(), settings)
-    for entity in ("pin", "geo", "user"):
+    for entity in settings.topics:
         click.echo(settings.stream(entity))
 
 
@@ -402,7 +361,7 @@ def kinesis_streams(obj: Context, shards: int | None) -> None:
 @click.pass_obj
 def stream(obj: Context, idle_exit: float | None) -> None:
     """Read every shard of the three streams into raw landing + bronze stream tables, until SIGTERM."""
-    from ingestion.stream import StreamIngestion, StreamReport
+    from ingestion.stream import StreamIngestion, StreamReport  # kinesis extra
 
     def progress(report: StreamReport) -> None:
         info(report.summary())
@@ -417,8 +376,6 @@ def stream(obj: Context, idle_exit: float | None) -> None:
 @click.pass_obj
 def live(obj: Context, watch: float | None, rows: int) -> None:
     """Print the live views (schema live) over the stream tables, read in place."""
-    from ingestion.warehouse import WarehouseReader, live_report
-
     settings = obj.settings()
     reader = WarehouseReader(settings)
     try:
@@ -445,11 +402,7 @@ def gateway(obj: Context, host: str | None, port: int | None) -> None:
 
     The API key, if any, comes from the environment: PINPIPE_GATEWAY_API_KEY.
     """
-    import logging
-    import os
-    import signal
-
-    try:
+    try:  # the gateway extra
         import uvicorn
 
         from ingestion.gateway.app import create_app
@@ -485,7 +438,9 @@ def gateway(obj: Context, host: str | None, port: int | None) -> None:
 @cli.command()
 @click.option("--rows", type=click.IntRange(min=1), default=11_153, show_default=True, help="Source DB rows.")
 @click.option("--db-seed", type=int, default=0, show_default=True, help="Source DB generation seed.")
-@click.option("--events", type=click.IntRange(min=1), default=5_000, show_default=True)
+@click.option(
+    "--events", type=click.IntRange(min=1), default=5_000, show_default=True, help="Events to post."
+)
 @click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
 @click.option("--repost", is_flag=True, help="Post the events again even if this run posted them before.")
 @click.option(
@@ -501,49 +456,14 @@ def run(
     obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: bool, via: str, quiet_dbt: bool
 ) -> None:
     """The main job: source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt."""
-    settings = obj.settings()
-    started = time.monotonic()
-    build_source_db(settings, rows, db_seed)
-    post_once(settings, rows=rows, db_seed=db_seed, events=events, seed=seed, repost=repost, via=via)
-    if via == "kafka":
-        land_from_kafka(settings, drain=True)
-    load_bronze(settings)
-    from ingestion.warehouse import ROUTINE_BUILD, gold_report, run_dbt
-
-    info("dbt: building silver and gold (with data tests)")
-    run_dbt(settings, ROUTINE_BUILD, quiet=quiet_dbt)
-    click.echo(gold_report(settings))
-    elapsed = time.monotonic() - started
-    info(f"run: done in {elapsed:.1f}s; lake {settings.lake}; warehouse {settings.warehouse}")
-
-
-def post_once(
-    settings: Settings, *, rows: int, db_seed: int, events: int, seed: int, repost: bool, via: str = "lake"
-) -> None:
-    """Post the first ``events`` events of the seeded sequence, unless a finished run already did.
-
-    A marker under ``<lake>/_state/`` records a finished posting; re-running the main job therefore
-    adds nothing to the lake, and every step after it finds nothing new (idempotent). ``--repost``
-    sends them again, as a restart of the original emulator did (silver counts each post once).
-    """
-    from emulator.posting import PostingPlan
-    from ingestion.lake import Lake
-
-    lake = Lake(settings.lake)
-    marker = f"_state/emulator/{settings.uid}/{via}_db-{rows}-{db_seed}_seed-{seed}_events-{events}.json"
-    if lake.exists(marker) and not repost:
-        info(f"emulator: these {events:,} events were posted before ({marker}); use --repost to send again")
-        return
-    plan = PostingPlan(events=events, seed=seed)
-    summary = run_emulator(settings, plan, via)
-    lake.write_bytes(marker, json.dumps({"events": summary.events, "seconds": summary.seconds}).encode())
+    job = pipeline.MainJob(
+        rows=rows, db_seed=db_seed, events=events, seed=seed, repost=repost, via=via, quiet_dbt=quiet_dbt
+    )
+    click.echo(pipeline.run_main_job(obj.settings(), job, reporter=TERMINAL))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning known failures into one line and exit code 1."""
-    import logging
-    import os
-
     level = os.environ.get("PINPIPE_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("botocore", "boto3", "urllib3", "s3fs", "aiobotocore"):
