@@ -16,7 +16,7 @@ something on a noisy machine:
   look-back of silver's latest row (all of bronze is read), on day 2 only the last two days' files are;
 * the main job (``pinpipe --data-dir <tmp> run``) at its default size, first and second run.
 
-Targets (issue): full build at 1M posts under 60 s; incremental run under 20% of the full build.
+Targets: a full build at 1M posts under 60 s; an incremental run under 20% of the full build.
 
 dbt writes its target/ and logs/ under the benchmark's temporary folder, never into dbt_project/.
 ``--project-dir`` measures another copy of the dbt project (e.g. a previous version) on the same

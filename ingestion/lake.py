@@ -62,6 +62,10 @@ class Lake:
             self._base = self.root[len("s3://") :]
         else:
             local = Path(root.removeprefix("file://")).expanduser().resolve()
+            if local.exists() and not local.is_dir():
+                raise PinpipeError(
+                    f"the lake root {local} is a file, not a folder: check PINPIPE_LAKE or --lake"
+                )
             self.root = str(local)
             self.fs = fsspec.filesystem("file")
             self._base = self.root

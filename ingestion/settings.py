@@ -8,8 +8,10 @@ default chain or Airflow connections.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ingestion.errors import PinpipeError
 
 ENTITIES: tuple[str, ...] = ("pin", "geo", "user")
 """The three record kinds of one post event, in the order the original emulator sent them."""
@@ -52,8 +56,31 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _UID_RE = re.compile(r"^[0-9a-z][0-9a-z_-]{0,63}$")
 
 
-def _config_file() -> Path:
-    return Path(os.environ.get("PINPIPE_CONFIG", "pinpipe.toml"))
+def _config_file() -> Path | None:
+    """The TOML file to read: ``PINPIPE_CONFIG`` (which must exist), else ``./pinpipe.toml`` if there."""
+    named = os.environ.get("PINPIPE_CONFIG", "").strip()
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise PinpipeError(f"PINPIPE_CONFIG={named}: no such file (unset it or point it at a TOML file)")
+        return path
+    default = Path("pinpipe.toml")
+    return default if default.is_file() else None
+
+
+def _check_config_file(path: Path, known: set[str]) -> None:
+    """Refuse a TOML file that does not parse or names a setting that does not exist (a typo would
+    otherwise be ignored silently)."""
+    try:
+        with path.open("rb") as file:
+            values = tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PinpipeError(f"{path}: not a valid TOML file: {exc}") from None
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PinpipeError(f"{path}: unknown setting {key!r}{hint}")
 
 
 class Settings(BaseSettings):
@@ -107,7 +134,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = _config_file()
-        if path.is_file():
+        if path is not None:
+            _check_config_file(path, set(settings_cls.model_fields))
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 

@@ -8,6 +8,7 @@ its DuckDB connection is closed when it exits and analysts can open the file aft
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -112,10 +113,36 @@ def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None
         )
 
 
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>\S+) \(PID (?P<pid>\d+)\)")
+
+
+def connect_read_only(warehouse: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB warehouse read-only; a missing or locked file is one PinpipeError line."""
+    path = Path(warehouse).expanduser()
+    if not path.is_file():
+        raise PinpipeError(f"no warehouse at {path}: run `pinpipe run` (or `make run`) first")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        holder = _LOCK_HOLDER.search(str(exc))
+        if holder is None:
+            raise PinpipeError(f"cannot open the warehouse {path}: {str(exc).splitlines()[0]}") from None
+        raise PinpipeError(
+            f"the warehouse {path} is in use by another process ({Path(holder['program']).name}, "
+            f"PID {holder['pid']}): wait until it finishes, then try again"
+        ) from None
+
+
 def gold_report(settings: Settings, rows_per_question: int = 6) -> str:
     """A compact text view of the gold answers, for the end of the main job."""
     lines = [f"gold answers in {settings.warehouse} (schema gold):"]
-    with duckdb.connect(str(settings.warehouse), read_only=True) as conn:
+    with connect_read_only(settings.warehouse) as conn:
+        try:
+            conn.execute("select 1 from gold.posts limit 0")
+        except duckdb.CatalogException:
+            raise PinpipeError(
+                f"the warehouse {settings.warehouse} has no gold tables yet: run `pinpipe dbt build`"
+            ) from None
         posts = conn.execute("select count(*) from gold.posts").fetchone()
         lines.append(f"  posts (complete pin+geo+user, one per index): {posts[0] if posts else 0:,}")
         for table, title, order_by in GOLD_QUESTIONS:
@@ -231,4 +258,12 @@ def live_report(reader: WarehouseReader, rows: int = 8) -> str:
 def _cell(name: str, value: Any) -> str:
     if isinstance(value, int) and not name.endswith("year"):
         return f"{value:,}"
-    return str(value)
+    return printable(str(value))
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control and other unprintable characters as escapes, so data
+    can never move the cursor, clear the screen or change colours."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -7,16 +7,18 @@ The steps themselves live in :mod:`pinpipe.pipeline`, which the Airflow DAG call
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -73,12 +75,18 @@ TERMINAL = TerminalReporter()
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="pinpipe")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Local state folder (default ./data).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Local state folder (default: data/ of the repository).",
+)
 @click.option("--lake", help="Lake root: a local path or s3://bucket/prefix (default <data-dir>/lake).")
 @click.option("--uid", help="Names the topics <uid>.pin|geo|user and streams streaming-<uid>-*.")
+@click.option("--debug", is_flag=True, help="On failure, print the traceback as well as the one-line reason.")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, lake: str | None, uid: str | None) -> None:
+def cli(ctx: click.Context, data_dir: str | None, lake: str | None, uid: str | None, debug: bool) -> None:
     """Pinterest-style post events: emulator → lake/Kafka → Delta bronze → dbt silver and gold."""
+    del debug  # read by main() before the command runs, so it covers failures anywhere
     ctx.obj = Context({"data_dir": data_dir, "lake": lake, "uid": uid})
 
 
@@ -463,25 +471,65 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning known failures into one line and exit code 1."""
+    """Entry point: run the CLI, turning every failure into one line and a non-zero exit code.
+
+    Expected failures (PinpipeError) say what to do; anything else is named by its type and first
+    line. ``--debug`` (or PINPIPE_DEBUG=1) adds the traceback.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("PINPIPE_DEBUG", "") not in ("", "0")
+    args = [arg for arg in args if arg != "--debug"]  # valid anywhere on the line, not only first
     level = os.environ.get("PINPIPE_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("botocore", "boto3", "urllib3", "s3fs", "aiobotocore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
-        cli.main(args=argv, prog_name="pinpipe", standalone_mode=False)
+        code = cli.main(args=args, prog_name="pinpipe", standalone_mode=False)
     except click.exceptions.Abort:
         info("pinpipe: aborted")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except PinpipeError as exc:
-        info(f"pinpipe: error: {exc}")
-        sys.exit(1)
     except KeyboardInterrupt:
         info("pinpipe: interrupted")
         sys.exit(130)
+    except PinpipeError as exc:
+        fail(str(exc), debug)
     except OSError as exc:
-        info(f"pinpipe: error: {exc}")
-        sys.exit(1)
+        fail(describe_os_error(exc), debug)
+    except BaseException as exc:  # a Rust panic from deltalake is a BaseException, not an Exception
+        if isinstance(exc, SystemExit):
+            raise
+        fail(f"{type(exc).__name__}: {first_line(exc)}", debug, unexpected=True)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return "(no message)"
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OSError as a person reads it: what failed, on which path, and what to do."""
+    where = f" {exc.filename}" if exc.filename else ""  # one path, or none
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device{where}: free some space, then run the command again"
+    if isinstance(exc, PermissionError):
+        return f"permission denied on{where or ' a file'}: check the folder's owner and mode"
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        path = where.strip() or "a path"
+        return f"{path} is a file where a folder is expected: check --data-dir and PINPIPE_LAKE"
+    return f"{exc.strerror or first_line(exc)}{':' + where if where else ''}"
+
+
+def fail(message: str, debug: bool, *, unexpected: bool = False) -> NoReturn:
+    """Print the one-line reason (and the traceback with --debug) and exit 1."""
+    if debug:
+        traceback.print_exc()
+    hint = " (run with --debug for the traceback)" if unexpected and not debug else ""
+    info(f"pinpipe: error: {message}{hint}")
+    sys.exit(1)

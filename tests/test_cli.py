@@ -1,12 +1,19 @@
-"""The `pinpipe` command as a newcomer meets it: version, help on every option, status exit codes."""
+"""The `pinpipe` command as a newcomer meets it: version, help on every option, status exit codes,
+and every expected failure as one line."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import duckdb
+import pytest
 
 from pinpipe import __version__
 from pinpipe.cli import NOT_RUNNING, cli
@@ -54,3 +61,142 @@ def test_status_commands_exit_non_zero_when_the_service_is_down(tmp_path: Path) 
     for service, line in (("kafka", "kafka not running"), ("aws", "moto not running")):
         status = pinpipe(tmp_path, service, "status")
         assert (status.returncode, status.stdout.strip()) == (NOT_RUNNING, line), status.stderr
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failure a user meets, how to cause it, and the one line that must say it."""
+
+    name: str
+    args: tuple[str, ...]
+    expected: str
+    prepare: Callable[[Path], dict[str, str]] = lambda _tmp: {}
+
+
+def holding_the_warehouse(tmp: Path) -> dict[str, str]:
+    """A second process holds the warehouse's write lock until the test ends."""
+    warehouse = tmp / "busy.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "time.sleep(120)",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    HOLDERS.append(holder)
+    return {"PINPIPE_WAREHOUSE": str(warehouse), "HOLDER_PID": str(holder.pid)}
+
+
+def empty_warehouse(tmp: Path) -> dict[str, str]:
+    duckdb.connect(str(tmp / "empty.duckdb")).close()
+    return {"PINPIPE_WAREHOUSE": str(tmp / "empty.duckdb")}
+
+
+def lake_is_a_file(tmp: Path) -> dict[str, str]:
+    (tmp / "a-file").write_text("not a folder")
+    return {"PINPIPE_LAKE": str(tmp / "a-file")}
+
+
+def config_file(text: str) -> Callable[[Path], dict[str, str]]:
+    def prepare(tmp: Path) -> dict[str, str]:
+        (tmp / "pinpipe.toml").write_text(text)
+        return {"PINPIPE_CONFIG": str(tmp / "pinpipe.toml")}
+
+    return prepare
+
+
+def corrupt_bronze_table(tmp: Path) -> dict[str, str]:
+    log = tmp / "data" / "lake" / "bronze" / "pin" / "_delta_log"
+    log.mkdir(parents=True)
+    (log / "00000000000000000000.json").write_text("garbage{")
+    return {}
+
+
+HOLDERS: list[subprocess.Popen[str]] = []
+
+FAILURES = [
+    Failure(
+        "report without a warehouse",
+        ("report",),
+        "pinpipe: error: no warehouse at {tmp}/data/warehouse.duckdb: "
+        "run `pinpipe run` (or `make run`) first",
+    ),
+    Failure(
+        "report while another process holds the warehouse",
+        ("report",),
+        "pinpipe: error: the warehouse {tmp}/busy.duckdb is in use by another process (python{any}, PID "
+        "{HOLDER_PID}): wait until it finishes, then try again",
+        holding_the_warehouse,
+    ),
+    Failure(
+        "report on a warehouse with no gold schema",
+        ("report",),
+        "pinpipe: error: the warehouse {tmp}/empty.duckdb has no gold tables yet: run `pinpipe dbt build`",
+        empty_warehouse,
+    ),
+    Failure(
+        "PINPIPE_LAKE pointing at a file",
+        ("bronze", "load"),
+        "pinpipe: error: the lake root {tmp}/a-file is a file, not a folder: check PINPIPE_LAKE or --lake",
+        lake_is_a_file,
+    ),
+    Failure(
+        "a missing PINPIPE_CONFIG file",
+        ("bronze", "load"),
+        "pinpipe: error: PINPIPE_CONFIG={tmp}/nowhere.toml: no such file "
+        "(unset it or point it at a TOML file)",
+        lambda tmp: {"PINPIPE_CONFIG": str(tmp / "nowhere.toml")},
+    ),
+    Failure(
+        "a misspelt key in the config file",
+        ("bronze", "load"),
+        "pinpipe: error: {tmp}/pinpipe.toml: unknown setting 'lakee' (did you mean 'lake'?)",
+        config_file("lakee = '/tmp/lake'\n"),
+    ),
+    Failure(
+        "a malformed config file",
+        ("bronze", "load"),
+        "pinpipe: error: {tmp}/pinpipe.toml: not a valid TOML file: Invalid value (at line 1, column 7)",
+        config_file("lake =\n"),
+    ),
+    Failure(
+        "an unexpected failure (a corrupt Delta log)",
+        ("bronze", "load"),
+        "pinpipe: error: DeltaError: Kernel error: Json error: {any} (run with --debug for the traceback)",
+        corrupt_bronze_table,
+    ),
+]
+
+
+@pytest.mark.parametrize("failure", FAILURES, ids=[f.name for f in FAILURES])
+def test_every_failure_is_one_line(failure: Failure, tmp_path: Path) -> None:
+    try:
+        values = {"tmp": str(tmp_path), **failure.prepare(tmp_path)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+        env.update({k: v for k, v in values.items() if k.startswith("PINPIPE_")})
+        env["PINPIPE_DATA_DIR"] = str(tmp_path / "data")
+        done = subprocess.run(
+            [str(PINPIPE), *failure.args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    finally:
+        while HOLDERS:
+            HOLDERS.pop().kill()
+    pattern = re.escape(failure.expected.format(any="\0", **values)).replace("\0", ".*")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and re.fullmatch(pattern, lines[0]), done.stderr
+    assert done.stdout == ""
+
+
+def test_debug_adds_the_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    env.update(lake_is_a_file(tmp_path), PINPIPE_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run(
+        [str(PINPIPE), "bronze", "load", "--debug"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1 and "Traceback (most recent call last)" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("pinpipe: error: the lake root")
