@@ -5,7 +5,8 @@
   error_code and error.
 - ``PUT /streams/{stream}/record`` and ``PUT /streams/{stream}/records`` (``application/json``): the
   Kinesis proxy; the stream in the path wins over ``StreamName`` in the body.
-- ``GET /health`` and the OpenAPI document at ``/openapi.json`` (``/docs`` renders it).
+- ``GET /health`` and the OpenAPI document at ``/openapi.json``; ``/docs`` renders it with Swagger UI,
+  served from the installed swagger-ui-bundle under ``/docs-assets/`` (no CDN: it works offline).
 
 A record's value (Kafka) or ``Data`` (Kinesis) is any JSON value and is sent on as its JSON text, as the
 original's API Gateway mapping did. Only the topics ``<uid>.pin|geo|user`` and streams
@@ -27,10 +28,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
+from swagger_ui_bundle import swagger_ui_path
 
 from ingestion.gateway.backends import KafkaBackend, KinesisBackend, NotFound, Unavailable
 from ingestion.gateway.limits import BodySizeLimit, RateLimiter
@@ -42,6 +48,31 @@ KAFKA_JSON_V2 = "application/vnd.kafka.json.v2+json"
 KAFKA_V2 = "application/vnd.kafka.v2+json"
 MAX_KAFKA_RECORDS = 10_000
 MAX_KINESIS_RECORDS = 500
+
+DOCS_ASSETS = "/docs-assets"
+# the Swagger UI files /docs loads, and their source maps (the bundle's demo index.html is not served)
+_SWAGGER_FILES = frozenset(
+    {
+        "swagger-ui-bundle.js",
+        "swagger-ui-bundle.js.map",
+        "swagger-ui.css",
+        "swagger-ui.css.map",
+        "favicon-32x32.png",
+        "favicon-16x16.png",
+    }
+)
+
+
+class SwaggerAssets(StaticFiles):
+    """Swagger UI's JavaScript, CSS and favicon, from the swagger-ui-bundle package (not a CDN)."""
+
+    def __init__(self) -> None:
+        super().__init__(directory=str(swagger_ui_path))
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path not in _SWAGGER_FILES:
+            raise StarletteHTTPException(404)
+        return await super().get_response(path, scope)
 
 
 def _whole_number(value: Any) -> Any:
@@ -239,6 +270,8 @@ def create_app(
         title="pinpipe gateway",
         version="1",
         description=(__doc__ or "").split("\n\n", 1)[1],
+        docs_url=None,  # served below, with local assets
+        redoc_url=None,  # ReDoc loads from a CDN, and swagger-ui-bundle does not ship it
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.gateway_max_body_bytes)
     limiter = RateLimiter(settings.gateway_rate_limit)
@@ -258,8 +291,9 @@ def create_app(
     # the OpenAPI document declares the API key only when one is required
     guarded = [Depends(authorize), Depends(limit)] if expected is not None else [Depends(limit)]
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's HTTPException too: unknown paths, wrong methods, missing docs assets
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             {"error_code": exc.status_code, "message": str(exc.detail)}, exc.status_code, headers=exc.headers
         )
@@ -295,6 +329,29 @@ def create_app(
             )
         )
         return response
+
+    # the docs, like /openapi.json and /health, need neither the API key nor a rate-limit token: a browser
+    # cannot send x-api-key when it opens the page (Swagger UI's Authorize button sends it on API calls)
+    app.mount(DOCS_ASSETS, SwaggerAssets(), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            oauth2_redirect_url=oauth2_redirect_url,
+            # no call to the public validator (Swagger UI's default validatorUrl) from an offline page
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(oauth2_redirect_url, include_in_schema=False)
+    def docs_oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/health", summary="Liveness: the gateway answers.")
     def health() -> dict[str, Any]:
