@@ -415,7 +415,9 @@ def gateway(obj: Context, host: str | None, port: int | None) -> None:
 
         from ingestion.gateway.app import create_app
     except ImportError:
-        raise PinpipeError("the gateway needs the gateway extra (fastapi, uvicorn, swagger-ui-bundle)") from None
+        raise PinpipeError(
+            "the gateway needs the gateway extra (fastapi, uvicorn, swagger-ui-bundle)"
+        ) from None
     settings = obj.settings(gateway_host=host, gateway_port=port)
     api_key = os.environ.get("PINPIPE_GATEWAY_API_KEY") or None
     access = logging.getLogger("pinpipe.gateway.access")

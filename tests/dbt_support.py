@@ -54,13 +54,15 @@ def land_and_load(
 
 
 def load_raw_records() -> dict[str, list[dict[str, Any]]]:
-    """The peer project's raw pin, geo and user records (with duplicates), by entity."""
+    """Raw pin, geo and user records (with duplicates), by entity: as landed by another implementation
+    of the same AWS/Databricks Pinterest pipeline (its source is named in the fixture file)."""
     data = json.loads((FIXTURES / "peer_raw_records.json").read_text(encoding="utf-8"))
     return {entity: list(data["records"][entity]) for entity in ENTITIES}
 
 
 def load_seed_rows() -> dict[str, dict[int, dict[str, Any]]]:
-    """The original (seed) project's cleaned rows, by entity and index."""
+    """The cleaned rows of the original AWS/Databricks pipeline this project re-implements (see
+    docs/data-contract.md; the fixture file names its source), by entity and index."""
     data = json.loads((FIXTURES / "seed_clean_rows.json").read_text(encoding="utf-8"))
     return {entity: {row["ind"]: row for row in data["rows"][entity]} for entity in ENTITIES}
 
@@ -126,8 +128,8 @@ def run_results(work_dir: Path | str) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------------------
-# An independent reference of the cleaning rules and the analytics contract (plain Python, written
-# from reference/source-data.md and design.md §4, not from the SQL).
+# An independent reference of the cleaning rules and the analytics semantics (plain Python, written
+# from docs/data-contract.md, not from the SQL).
 
 PLACEHOLDERS = {
     "title": {"No Title Data Available"},
@@ -251,7 +253,8 @@ def _top(counts: Mapping[tuple[Any, Any], int]) -> dict[Any, tuple[Any, int]]:
 
 
 def reference_answers(posts: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
-    """The nine answers of source-data.md §5 under design.md §4, as sorted lists of tuples."""
+    """The nine answers (eight questions) under the semantics of docs/data-contract.md, as sorted
+    lists of tuples."""
     answers: dict[str, list[tuple[Any, ...]]] = {}
 
     def count_by(group_key: str, rows: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, Any], int]:
@@ -304,8 +307,8 @@ def reference_answers(posts: Sequence[Mapping[str, Any]]) -> dict[str, list[tupl
 
 
 LOAD_TIME_COLUMNS = frozenset({"_loaded_at", "_posts_loaded_at"})
-"""Lineage columns holding when a row was written (gold.posts) or which posts load it had read (the
-aggregates behind the answers)."""
+"""Lineage columns holding when a row was written (gold.posts) or which load of int_posts_joined it
+had read (the aggregates behind the answers)."""
 
 
 def gold_snapshot(

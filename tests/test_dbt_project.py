@@ -1,7 +1,7 @@
 """End-to-end tests of the dbt project on the duckdb target.
 
-Real Delta bronze tables in a temporary lake (landed and loaded by the real ingestion from the peer
-project's raw records plus bad input), a real DuckDB warehouse file and real ``dbt`` processes. One
+Real Delta bronze tables in a temporary lake (landed and loaded by the real ingestion from the raw
+records of tests/fixtures plus bad input), a real DuckDB warehouse file and real ``dbt`` processes. One
 ``dbt build`` is shared by the module; the incremental test works on a copy.
 """
 
@@ -33,7 +33,7 @@ AGGREGATES = [
     "int_top_posters_kept",
     "int_users_deduplicated",
 ]
-"""The incremental aggregates of gold.posts the answers read (models/intermediate/aggregates)."""
+"""The incremental aggregates of int_posts_joined the answers read (models/intermediate/aggregates)."""
 GOLD = {
     "most_popular_category_by_country": ("country", "category", "category_count"),
     "most_popular_category_by_year": ("post_year", "category", "category_count"),
@@ -225,7 +225,7 @@ def test_silver_matches_the_original_cleaned_rows(built: Build) -> None:
             f"select column_name from information_schema.columns where table_schema = 'silver' "
             f"and table_name = '{model}' order by ordinal_position"
         )
-        # The original's columns first, in its order.
+        # The original pipeline's columns first, in its order.
         assert [name for (name,) in described][: len(columns)] == columns
         quoted = ", ".join(f'"{c}"' for c in columns)
         for row in built.query(f"select {quoted} from silver.{model}"):
@@ -411,21 +411,22 @@ def test_incremental_run_adds_new_rows_without_reprocessing(
 
     # A full refresh reproduces the incremental result (except the marker).
     def snapshot() -> dict[str, list[tuple[Any, ...]]]:
-        tables = [f"silver.{model}" for model in SILVER.values()] + ["gold.posts"]
+        tables = [f"silver.{model}" for model in [*SILVER.values(), "int_posts_joined"]] + ["gold.posts"]
         return {
             table: sorted(build.query(f"select * exclude (_loaded_at) from {table} where ind <> 7528"))
             for table in tables
         }
 
     before = snapshot()
-    result = build.dbt("run", "--full-refresh", "--select", "staging", "posts")
+    result = build.dbt("run", "--full-refresh", "--select", "staging", "int_posts_joined", "posts")
     assert result.returncode == 0, result.stdout[-8000:]
     assert snapshot() == before
     assert build.query("select title from silver.stg_pinterest__pins where ind = 7528") == [(None,)]
     assert build.query("select title from gold.posts where ind = 7528") == [(None,)]
 
-    # gold.posts alone was rebuilt (every post has a new _loaded_at): the aggregates recompute their
-    # groups instead of adding every post a second time, and the answers stay right.
+    # int_posts_joined was rebuilt without the aggregates (every post has a new _loaded_at): the
+    # aggregates recompute their groups instead of adding every post a second time, and the answers
+    # stay right.
     result = build.dbt("build", "--exclude-resource-type", "unit_test")
     assert result.returncode == 0, result.stdout[-8000:]
     complete = len(support.reference_posts(records))

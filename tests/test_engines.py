@@ -43,7 +43,7 @@ def pinpipe(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "DBT_LOG_PATH": str(data_dir / "logs"),
     }
     return subprocess.run(
-        [sys.executable, "-m", "ingestion", *args], env=env, capture_output=True, text=True, timeout=1500
+        [sys.executable, "-m", "pinpipe", *args], env=env, capture_output=True, text=True, timeout=1500
     )
 
 

@@ -41,7 +41,10 @@
 
 {% macro spark__register_bronze_sources() %}
     {%- if execute and var('pinpipe_register_bronze', true) -%}
-        {%- set lake = env_var('PINPIPE_LAKE', 'data/lake').rstrip('/') -%}
+        {#- the lake default is <repository>/data/lake, as in profiles.yml and the sources -#}
+        {%- set d = (flags.PROFILES_DIR | string).rstrip('/') -%}
+        {%- set repository = d[:-11] if d.endswith('/dbt_project') or d == 'dbt_project' else d ~ '/' -%}
+        {%- set lake = env_var('PINPIPE_LAKE', repository ~ 'data/lake').rstrip('/') -%}
         {%- do run_query('create schema if not exists bronze') -%}
         {%- for table_name in bronze_table_names() -%}
             {%- do run_query(

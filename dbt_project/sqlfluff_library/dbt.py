@@ -22,3 +22,8 @@ def type_string() -> str:
 def type_bigint() -> str:
     """dbt.type_bigint on DuckDB."""
     return "bigint"
+
+
+def string_literal(value: object) -> str:
+    """dbt.string_literal on DuckDB."""
+    return f"'{value}'"

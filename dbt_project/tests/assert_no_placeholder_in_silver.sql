@@ -1,4 +1,4 @@
--- No placeholder string of reference/source-data.md §1 survives into silver (written out here on
+-- No placeholder string of the source (docs/data-contract.md) survives into silver (written out here on
 -- purpose, independently of the pinterest_placeholders macro that the models use). Like the other
 -- row-by-row tests: the latest load (every row with `pinpipe_test_all_rows`).
 with

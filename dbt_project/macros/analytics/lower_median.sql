@@ -1,6 +1,7 @@
 {#-
-    The lower median of design.md §4 (what the original's percentile_approx(x, 0.5) returned): the
-    value at position ceil(n/2) of the ascending non-NULL values, duplicates counted. Computed from
+    The lower median of docs/data-contract.md (what the original pipeline's percentile_approx(x, 0.5)
+    returned): the value at position ceil(n/2) of the ascending non-NULL values, duplicates counted.
+    Computed from
     tallies, one row per (group, value) with the number of posts holding it: per group of
     `group_columns`, the smallest value whose running count reaches half of the group's count
     (2 * running >= n, i.e. running >= ceil(n/2)). `tallies` is a relation or CTE name with

@@ -5,7 +5,7 @@
 {% macro null_if_not_in(expression, values) -%}
     {%- set quoted = [] -%}
     {%- for value in values -%}
-        {%- do quoted.append(sql_string_literal(value)) -%}
+        {%- do quoted.append(dbt.string_literal(value | replace("'", "''"))) -%}
     {%- endfor -%}
     case when {{ expression }} in ({{ quoted | join(', ') }}) then {{ expression }} end
 {%- endmacro %}

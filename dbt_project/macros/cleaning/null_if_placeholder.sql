@@ -9,14 +9,14 @@
     {%- if placeholders['exact'] -%}
         {%- set quoted = [] -%}
         {%- for value in placeholders['exact'] -%}
-            {%- do quoted.append(sql_string_literal(value)) -%}
+            {%- do quoted.append(dbt.string_literal(value | replace("'", "''"))) -%}
         {%- endfor -%}
         {%- do conditions.append(expression ~ ' in (' ~ quoted | join(', ') ~ ')') -%}
     {%- endif -%}
     {%- for prefix in placeholders['prefixes'] -%}
         {%- do conditions.append(
             'substring(' ~ expression ~ ', 1, ' ~ prefix | length ~ ') = '
-            ~ sql_string_literal(prefix)
+            ~ dbt.string_literal(prefix | replace("'", "''"))
         ) -%}
     {%- endfor -%}
     {%- if conditions -%}

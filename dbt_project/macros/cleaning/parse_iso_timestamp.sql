@@ -1,7 +1,8 @@
 {#-
     ISO-8601 text -> timestamp WITHOUT time zone holding UTC wall-clock time.
 
-    The source database stores naive datetimes and the original pipeline displayed them as UTC
+    The source database stores naive datetimes and the original AWS/Databricks pipeline this project
+    re-implements (see docs/data-contract.md) displayed them as UTC
     ('2020-08-28T03:52:47' was shown as 2020-08-28T03:52:47.000+0000), so a value without an offset
     is taken as UTC as it is; a value with an offset ('Z', '+02:00', '+0200') is converted to UTC.
     Date-only values are midnight. Anything that does not parse (bad format, month 13, ...) is NULL,

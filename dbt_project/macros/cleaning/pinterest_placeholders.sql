@@ -1,5 +1,5 @@
 {#-
-    The placeholder strings of the source (reference/source-data.md §1): a value equal to one of
+    The placeholder strings of the source (listed in docs/data-contract.md): a value equal to one of
     `exact`, or starting with one of `prefixes`, means "missing" and is cleaned to NULL.
     Keyed by source field name; fields without placeholders map to nothing.
 -#}

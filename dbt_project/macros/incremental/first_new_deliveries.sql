@@ -1,8 +1,9 @@
 {#-
-    The first delivery of each index a staging model has to add: a select over the bronze
-    `relation` with the typed index `cast(<index_field> as bigint) as <key>` added, keeping one row
-    per index (keep_first_delivery). In an incremental run only deliveries ingested since the last
-    run (ingested_since_last_run) of indexes silver does not hold yet are read.
+    The first delivery of each index a batch staging model has to add (described in
+    macros/_macros.yml). One row per index: the earliest _ingested_at, then the lowest (_topic,
+    _partition, _offset). An incremental run reads only the deliveries ingested since the latest
+    _ingested_at in silver less `pinpipe_incremental_lookback_hours` (a safety margin), of indexes
+    silver does not hold yet.
 -#}
 {% macro first_new_deliveries(relation, index_field, key) -%}
     select * from (
@@ -12,12 +13,17 @@
         from {{ relation }} as bronze
         {% if is_incremental() -%}
             where
-                {{ ingested_since_last_run('bronze._ingested_at', this) }}
+                {{ since_last_run(
+                    'bronze._ingested_at', this, '_ingested_at', var('pinpipe_incremental_lookback_hours', 3)
+                ) }}
                 and not exists (
                     select 1 from {{ this }} as already_loaded
                     where already_loaded.ind = cast(bronze.{{ index_field }} as bigint)
                 )
     {%- endif %}
     ) as deliveries
-    {{ keep_first_delivery(key) }}
+    qualify row_number() over (
+        partition by {{ key }}
+        order by _ingested_at asc nulls last, _topic asc, _partition asc, _offset asc
+    ) = 1
 {%- endmacro %}

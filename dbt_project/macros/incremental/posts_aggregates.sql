@@ -1,22 +1,20 @@
 {#-
-    Incremental aggregates of gold `posts` (models/intermediate/aggregates): small tables the gold
-    answers read instead of re-aggregating every post each day. `posts` is append-only (a post never
-    changes once written) and every row of one posts load carries the same `_loaded_at`; each
-    aggregate row records in `_posts_loaded_at` the latest posts load its run read, so a run reads
+    Incremental aggregates of the joined posts (int_posts_joined, append-only: a post never changes
+    once joined, and every row of one load carries the same `_loaded_at`). Each aggregate row
+    records in `_posts_loaded_at` the latest load of int_posts_joined its run read, so a run reads
     the posts loaded strictly after the aggregate's latest `_posts_loaded_at` and counts each post
-    exactly once.
+    exactly once. Described in macros/_macros.yml.
 -#}
 
 {#-
-    Whether gold.posts holds a row loaded no later than the running aggregate's watermark. False
-    after `posts` alone was rebuilt (`--full-refresh` of posts without its aggregates: every post
-    carries a newer `_loaded_at`): the run then recomputes every group from all of posts and the
-    merge replaces the groups' rows, instead of adding all posts a second time.
+    False after int_posts_joined alone was rebuilt (every post carries a newer `_loaded_at`): the
+    run then recomputes every group from all posts and the merge replaces the groups' rows, instead
+    of adding all posts a second time.
 -#}
 {% macro posts_hold_aggregated_loads() -%}
     {%- set check -%}
         select count(*) as rows_read_before
-        from {{ ref('posts') }}
+        from {{ ref('int_posts_joined') }}
         where _loaded_at <= (select max(aggregated._posts_loaded_at) from {{ this }} as aggregated)
     {%- endset -%}
     {{- return(run_query(check).columns[0].values()[0] > 0) -}}
@@ -27,7 +25,7 @@
     select
         {{ columns | join(',\n        ') }},
         _loaded_at
-    from {{ ref('posts') }}
+    from {{ ref('int_posts_joined') }}
     {% if incremental -%}
         where {{ since_last_run('_loaded_at', this, '_posts_loaded_at', inclusive=false) }}
     {%- endif %}

@@ -29,17 +29,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#-
-    Staging: bronze deliveries (`column` is their `_ingested_at`) ingested no earlier than the
-    latest `_ingested_at` in silver minus `pinpipe_incremental_lookback_hours` (a safety margin; the
-    anti-join on the index prevents duplicates).
--#}
-{% macro ingested_since_last_run(column, relation) -%}
-    {{ since_last_run(
-        column, relation, '_ingested_at', var('pinpipe_incremental_lookback_hours', 3)
-    ) }}
-{%- endmacro %}
-
 {#- A constant of the type of `_ingested_at` / `_loaded_at` (timestamp with time zone) from its text. -#}
 {% macro timestamp_tz_literal(text) -%}
     {{ return(adapter.dispatch('timestamp_tz_literal', 'pinpipe')(text)) }}
@@ -51,20 +40,4 @@
 
 {% macro spark__timestamp_tz_literal(text) -%}
     cast('{{ text }}' as timestamp)
-{%- endmacro %}
-
-{#-
-    The indexes of the rows of `relations` (silver tables with `ind` and `_loaded_at`) loaded since
-    the latest `_loaded_at` of the model being built (`this`): a union of selects, for an
-    incremental gold model to pick the keys it may have to add.
--#}
-{% macro indexes_loaded_since_last_run(relations) -%}
-    {%- set selects = [] -%}
-    {%- for relation in relations -%}
-        {%- do selects.append(
-            'select loaded.ind from ' ~ relation ~ ' as loaded where '
-            ~ since_last_run('loaded._loaded_at', this, '_loaded_at')
-        ) -%}
-    {%- endfor -%}
-    {{ selects | join('\nunion\n') }}
 {%- endmacro %}

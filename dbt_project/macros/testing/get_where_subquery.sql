@@ -3,14 +3,15 @@
     placeholder in a test's `where` config, `__latest_load__`, set for every data test of the
     project in dbt_project.yml:
 
-    * on a model with a `_loaded_at` column (silver staging, gold `posts`) a row-by-row test
+    * on a model with a `_loaded_at` column (silver staging, int_posts_joined, gold `posts`) a
+      row-by-row test
       (not_null, accepted_values, relationships, the warn tests) checks the rows of the model's
       latest load, `_loaded_at = max(_loaded_at)`: after a full build that is every row, after a
       daily incremental run the rows that run added, so a daily run tests the new day instead of all
       of history;
-    * a uniqueness test (`unique`, `unique_combination_of_columns`) checks every row whose key
-      occurs in the latest load: a key of the latest load that repeats one of an earlier load (or of
-      the same load) fails it, and the engine reads the key column(s) of history once for a
+    * a `unique` test (on a column, or on an expression such as a composite key) checks every row
+      whose key occurs in the latest load: a key of the latest load that repeats one of an earlier
+      load (or of the same load) fails it, and the engine reads the key of history once for a
       semi-join instead of grouping all of history. Duplicates among older keys only were caught by
       the run that loaded them;
     * on any other model (views, whole-table gold answers), or with
@@ -24,9 +25,9 @@
     {%- set where = config.get('where') -%}
     {%- if where and '__latest_load__' in where -%}
         {%- set latest_load = latest_load_condition(relation) -%}
-        {%- set keys = uniqueness_test_keys() -%}
-        {%- if keys and latest_load != 'true' -%}
-            {%- do return(rows_sharing_a_latest_key(relation, keys, latest_load)) -%}
+        {%- set key = uniqueness_test_key() -%}
+        {%- if key and latest_load != 'true' -%}
+            {%- do return(rows_sharing_a_latest_key(relation, key, latest_load)) -%}
         {%- endif -%}
         {%- set where = where | replace('__latest_load__', latest_load) -%}
     {%- endif -%}
@@ -64,30 +65,28 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The key columns of the running test when it is a uniqueness test, else an empty list. -#}
-{% macro uniqueness_test_keys() -%}
+{#- The key (a column or an expression) of the running test when it is a `unique` test, else none. -#}
+{% macro uniqueness_test_key() -%}
     {%- set metadata = model.get('test_metadata') or {} if model is mapping else {} -%}
-    {%- set arguments = metadata.get('kwargs', {}) -%}
     {%- if metadata.get('name') == 'unique' -%}
-        {{- return([arguments['column_name']]) -}}
-    {%- elif metadata.get('name') == 'unique_combination_of_columns' -%}
-        {{- return(arguments['combination_of_columns']) -}}
+        {{- return(metadata.get('kwargs', {}).get('column_name')) -}}
     {%- endif -%}
-    {{- return([]) -}}
+    {{- return(none) -}}
 {%- endmacro %}
 
-{#- The rows of `relation` whose `keys` equal (NULL-safe) those of a row of `latest_load` (a semi-join). -#}
-{% macro rows_sharing_a_latest_key(relation, keys, latest_load) -%}
-    {%- set matches = [] -%}
-    {%- for key in keys -%}
-        {%- do matches.append('latest_key.' ~ key ~ ' is not distinct from candidate.' ~ key) -%}
-    {%- endfor -%}
+{#-
+    The rows of `relation` whose `key` (a column or an expression over its columns) equals,
+    NULL-safe, the key of a row of the latest load (`latest_load`): a semi-join.
+-#}
+{% macro rows_sharing_a_latest_key(relation, key, latest_load) -%}
     {%- set subquery -%}
         (
-            select candidate.* from {{ relation }} as candidate
+            select candidate.*
+            from (select *, {{ key }} as _pinpipe_key from {{ relation }}) as candidate
             where exists (
-                select 1 from (select * from {{ relation }} where {{ latest_load }}) as latest_key
-                where {{ matches | join(' and ') }}
+                select 1
+                from (select {{ key }} as _pinpipe_key from {{ relation }} where {{ latest_load }}) as latest_key
+                where latest_key._pinpipe_key is not distinct from candidate._pinpipe_key
             )
         ) as dbt_subquery
     {%- endset -%}

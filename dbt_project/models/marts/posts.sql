@@ -6,44 +6,22 @@
     )
 }}
 
-{%- set silver_tables = [
-    ref('stg_pinterest__pins'),
-    ref('stg_pinterest__geos'),
-    ref('stg_pinterest__users'),
-] %}
-
 with
 
-{% if is_incremental() -%}
-    -- posts completed by silver rows loaded since this table's last load, not yet in it: the join
-    -- of int_posts_joined (the same macro) over those indexes only, not over all of silver
-    candidates as (
+joined_posts as (
 
-        {{ indexes_loaded_since_last_run(silver_tables) }}
+    select joined.* from {{ ref('int_posts_joined') }} as joined
+    {% if is_incremental() -%}
+        -- the posts joined since this table's latest load that it does not hold yet
+        where
+            {{ since_last_run('joined._loaded_at', this, '_loaded_at') }}
+            and not exists (
+                select 1 from {{ this }} as already_loaded
+                where already_loaded.ind = joined.ind
+            )
+    {%- endif %}
 
-    ),
-
-    new_indexes as (
-
-        select candidates.ind
-        from candidates
-        left join {{ this }} as already_loaded on candidates.ind = already_loaded.ind
-        where already_loaded.ind is null
-
-    ),
-
-    joined_posts as (
-
-        {{ join_posts(silver_tables[0], silver_tables[1], silver_tables[2], indexes='new_indexes') }}
-
-    ),
-{%- else %}
-    joined_posts as (
-
-        select * from {{ ref('int_posts_joined') }}
-
-    ),
-{%- endif %}
+),
 
 final as (
 
@@ -73,7 +51,7 @@ final as (
         age_group,
         date_joined,
         join_year,
-        {{ loaded_at() }} as _loaded_at
+        {{ dbt.current_timestamp() }} as _loaded_at
     from joined_posts
 
 )

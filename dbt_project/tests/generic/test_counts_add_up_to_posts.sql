@@ -1,7 +1,7 @@
 {#-
-    An aggregate of gold.posts that counts posts per group (`count_column`) holds every post exactly
-    once: its counts add up to the number of posts. Fails with one row (the two totals) when a
-    post was counted twice or missed, e.g. after gold.posts alone was rebuilt by hand.
+    An aggregate of the joined posts (int_posts_joined) that counts posts per group (`count_column`)
+    holds every post exactly once: its counts add up to the number of posts. Fails with one row (the
+    two totals) when a post was counted twice or missed.
 -#}
 {% test counts_add_up_to_posts(model, count_column) %}
 
@@ -17,7 +17,7 @@ counted as (
 posts as (
 
     select count(*) as posts
-    from {{ ref('posts') }}
+    from {{ ref('int_posts_joined') }}
 
 )
 

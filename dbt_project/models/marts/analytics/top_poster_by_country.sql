@@ -1,6 +1,6 @@
 -- Q3a: the poster (poster_name) with the most followers in each country
 -- (ties to the alphabetically first poster_name; a missing follower_count is left out).
--- int_top_posters_kept keeps the ranking of design.md §4 up to date run by run.
+-- int_top_posters_kept keeps this ranking up to date run by run.
 with
 
 kept as (

@@ -14,7 +14,7 @@ last_hour as (
         country,
         _arrival_at
     from geos
-    where {{ arrived_within(60) }}
+    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
 
 ),
 
@@ -23,7 +23,7 @@ counted as (
     select
         country,
         count(
-            case when {{ arrived_within(5) }} then 1 end
+            case when _arrival_at >= {{ dbt.dateadd('minute', -5, dbt.current_timestamp()) }} then 1 end
         ) as posts_last_5_minutes,
         count(*) as posts_last_hour,
         max(_arrival_at) as last_arrival_at

@@ -1,9 +1,21 @@
 -- Live: records of the streams quarantined in the last hour, by stream and kind of reason.
 with
 
-quarantined as (
+quarantined_pins as (
 
-    select * from {{ ref('stg_pinterest__live_quarantined_records') }}
+    select * from {{ ref('stg_pinterest__live_quarantined_pins') }}
+
+),
+
+quarantined_geos as (
+
+    select * from {{ ref('stg_pinterest__live_quarantined_geos') }}
+
+),
+
+quarantined_users as (
+
+    select * from {{ ref('stg_pinterest__live_quarantined_users') }}
 
 ),
 
@@ -13,8 +25,26 @@ last_hour as (
         _stream,
         reason_kind,
         _arrival_at
-    from quarantined
-    where {{ arrived_within(60) }}
+    from quarantined_pins
+    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
+
+    union all
+
+    select
+        _stream,
+        reason_kind,
+        _arrival_at
+    from quarantined_geos
+    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
+
+    union all
+
+    select
+        _stream,
+        reason_kind,
+        _arrival_at
+    from quarantined_users
+    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
 
 ),
 

@@ -31,7 +31,7 @@ parsed as (
 cleaned as (
 
     select
-        -- the original's columns, in its order (reference/source-data.md §4), then the coordinates
+        -- the original pipeline's columns, in its order, then the coordinates
         {{ geo_cleaned_columns() }},
 
         -- lineage
@@ -41,7 +41,7 @@ cleaned as (
         _offset,
         _landing_object,
         _ingested_at,
-        {{ loaded_at() }} as _loaded_at
+        {{ dbt.current_timestamp() }} as _loaded_at
 
     from parsed
 

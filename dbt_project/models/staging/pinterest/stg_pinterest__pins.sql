@@ -17,7 +17,7 @@ first_deliveries as (
 cleaned as (
 
     select
-        -- the original's columns, in its order (reference/source-data.md §4), then downloaded
+        -- the original pipeline's columns, in its order, then downloaded
         {{ pin_cleaned_columns() }},
 
         -- lineage
@@ -27,7 +27,7 @@ cleaned as (
         _offset,
         _landing_object,
         _ingested_at,
-        {{ loaded_at() }} as _loaded_at
+        {{ dbt.current_timestamp() }} as _loaded_at
 
     from first_deliveries
 

@@ -17,7 +17,7 @@ renamed as (
         _offset,
         _landing_object,
         _ingested_at,
-        {{ loaded_at() }} as _loaded_at,
+        {{ dbt.current_timestamp() }} as _loaded_at,
         reason,
         split_part(reason, ':', 1) as reason_kind,
         octet_length(raw_bytes) as raw_size_bytes

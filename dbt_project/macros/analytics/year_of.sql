@@ -1,4 +1,0 @@
-{#- The calendar year of a timestamp, as an integer. -#}
-{% macro year_of(expression) -%}
-    cast(extract(year from {{ expression }}) as integer)
-{%- endmacro %}
