@@ -1,6 +1,6 @@
 """Bronze loader: raw landing objects → Delta tables under ``<lake>/bronze/``.
 
-Bronze keeps everything that arrived and interprets nothing (design.md §3):
+Bronze keeps everything that arrived and interprets nothing (docs/architecture.md):
 
 * ``bronze/pin``, ``bronze/geo``, ``bronze/user``: the entity's source fields as delivered, each as
   text (a JSON string as is, a number as its JSON text, ``null`` as NULL, an object or array as its

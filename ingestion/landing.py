@@ -1,6 +1,6 @@
 """Raw landing: record values of a topic partition (or stream shard) written as newline-delimited objects.
 
-Layout (design.md §3, what the Confluent S3 sink wrote in the original)::
+Layout (docs/architecture.md; what the Confluent S3 sink wrote in the original)::
 
     raw/topics/<topic>/partition=<p>/<topic>+<p>+<first offset:010d>.json
 

@@ -3,7 +3,7 @@
 One long-running loop (``pinpipe stream``) reads all shards of ``streaming-<uid>-pin|geo|user`` with
 GetRecords and, at least every ``stream_commit_seconds``, commits a micro-batch per stream:
 
-1. the records of each shard land as raw objects (design.md §3) under
+1. the records of each shard land as raw objects (the raw landing layout, docs/architecture.md) under
    ``raw/streams/<stream>/<shard>/<stream>+<shard>+<first sequence number:056d>.json`` (one record per
    line; a record holding a newline byte lands alone as ``...+<its sequence number>.bin``). The same
    first record always gives the same key, so a batch read again after a crash overwrites its object;
