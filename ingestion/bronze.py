@@ -6,23 +6,44 @@ Bronze keeps everything that arrived and interprets nothing (docs/architecture.m
   text (a JSON string as is, a number as its JSON text, ``null`` as NULL, an object or array as its
   JSON text), the original JSON line in ``_raw_json`` (so unknown fields are never lost) and lineage:
   ``_source`` (kafka/kinesis), ``_topic``, ``_partition``, ``_offset``, ``_landing_object``,
-  ``_ingested_at``.
-* ``bronze/quarantine``: every record that is not a JSON object with an integer index, with the
-  reason, its raw bytes and the same lineage. The rest of its object still loads.
+  ``_ingested_at``. An integer of any size keeps all its digits (never a float's approximation).
+* ``bronze/quarantine``: every record that is not a JSON object whose index keeps the key contract
+  (below), or that is not valid UTF-8 / Unicode, with the reason, its raw bytes and the same lineage.
+  The rest of its object still loads.
 * ``bronze/_loaded_objects``: the ledger of landing objects already loaded (key and size).
+
+The key contract (KEY_CONTRACT): the index of a record (``index`` of a pin, ``ind`` of a geo or user
+record) is **a JSON integer, or a JSON string of ASCII digits 0-9 with an optional leading '-', whose
+value lies within the signed 64-bit range -2^63 .. 2^63-1**, so that every engine downstream can cast
+it to BIGINT. Leading zeros in a string (``"007"``) are allowed (every engine reads them). Refused,
+as ``bad_index``: a number with a fraction or exponent (``5.0``, ``1e300``), a boolean, an object or
+array, a string with anything else (whitespace, ``'+'``, ``"--5"``, ``"²"``, full-width ``"１２"``, an
+empty string) and any value outside the range (``9223372036854775808``, ``"9999999999999999999"``).
+``null`` or no index at all is ``missing_index``. The emulator and the real records send JSON
+integers.
+
+Text: a UTF-8 byte order mark at the start of a record value (so at the start of a landing object) is
+dropped, not quarantined. Bytes that are not UTF-8 and a JSON string escape that is a lone surrogate
+(``"\\ud83d"``, half an emoji: no UTF-8 text can hold it) are quarantined as ``not_utf8``.
 
 Exactly once: an object whose (key, size) is in the ledger is skipped; records whose
 (topic, partition, offset) are already in bronze (an object rewritten after a crash, overlapping
 objects) are dropped before the append. Run one loader per lake at a time (one writer per table).
+A commit builds every table of the batch before it writes the first one, so a record never stops a
+load half-way; the ledger is written last, so a load that stops between two writes (an I/O error)
+reads the same objects again next time and adds only what is missing.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -32,7 +53,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from ingestion.lake import Lake, LakeObject
-from ingestion.landing import parse_object_key, split_lines
+from ingestion.landing import parse_object_key, split_lines, strip_bom
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
 
 LINEAGE_FIELDS: list[pa.Field] = [
@@ -46,6 +67,24 @@ LINEAGE_FIELDS: list[pa.Field] = [
 
 QUARANTINE = "quarantine"
 LEDGER = "_loaded_objects"
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+KEY_CONTRACT = (
+    "the index is a JSON integer, or a JSON string of ASCII digits with an optional leading '-', "
+    "whose value lies within the signed 64-bit range -2^63 .. 2^63-1"
+)
+"""What bronze accepts as a record's index (``index`` of pin, ``ind`` of geo and user); see the module
+docstring. Everything else goes to quarantine as ``bad_index`` (or ``missing_index``)."""
+
+_KEY_TEXT = re.compile(r"-?[0-9]+")
+_ROUNDED = float(2**63)
+"""orjson makes a float of an integer beyond 64 bits (it keeps up to 2^64-1 and down to -2^63), and
+that float's magnitude is at least 2^63: a parsed value holding such a float may have lost digits, and
+its line is parsed again by the standard library, which keeps every digit (a float delivered as a
+float is merely parsed again, to the same value)."""
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_DIGIT_RUN = b"0" * 19
 
 
 def entity_schema(entity: str) -> pa.Schema:
@@ -85,9 +124,10 @@ def stream_table(entity: str) -> str:
 def stream_entity_schema(entity: str) -> pa.Schema:
     """Bronze schema of an entity's stream table: like the batch table, plus quarantine in place.
 
-    A record that is not a JSON object with an integer index stays in the same table (so it commits
-    atomically with the shard positions) with ``_quarantine_reason`` set, its fields NULL and its
-    bytes in ``_raw_bytes``; ``_raw_json`` holds the text of every record that is valid UTF-8.
+    A record bronze refuses (not a JSON object whose index keeps the key contract, not UTF-8, ...)
+    stays in the same table (so it commits atomically with the shard positions) with
+    ``_quarantine_reason`` set, its fields NULL and its bytes in ``_raw_bytes``; ``_raw_json`` holds
+    the text of every record that is valid UTF-8.
     """
     fields = [pa.field(name, pa.string()) for name in SOURCE_FIELDS[entity]]
     fields += [
@@ -154,8 +194,31 @@ class _Rows:
 
     def add_run(self, topic: str, partition: int, key: str, before: int) -> None:
         added = len(self.offsets) - before
-        if added:
-            self.runs.append((topic, partition, key, added))
+        if not added:
+            return
+        if self.runs and self.runs[-1][:3] == (topic, partition, key):
+            added += self.runs.pop()[3]
+        self.runs.append((topic, partition, key, added))
+
+    def add(self, record: Any, raw: bytes, offset: int, lineage: tuple[str, int, str]) -> None:
+        """Append one row with its lineage (topic, partition, landing object)."""
+        before = len(self.offsets)
+        self.records.append(record)
+        self.raw.append(raw)
+        self.offsets.append(offset)
+        self.add_run(*lineage, before)
+
+    def row_lineage(self) -> list[tuple[str, int, str]]:
+        """(topic, partition, landing object) of every row."""
+        return [run[:3] for run in self.runs for _ in range(run[3])]
+
+    def without(self, drop: set[int]) -> _Rows:
+        """These rows but those at the positions in ``drop``."""
+        kept = _Rows()
+        for i, lineage in enumerate(self.row_lineage()):
+            if i not in drop:
+                kept.add(self.records[i], self.raw[i], self.offsets[i], lineage)
+        return kept
 
     def lineage(self, now: datetime) -> dict[str, pa.Array]:
         """The lineage columns of these rows (source 'kafka' for topic landings)."""
@@ -193,8 +256,86 @@ class _Batch:
 class Rejected(Exception):
     """A record that goes to quarantine; the message is the reason, ``<kind>: <detail>``.
 
-    Kinds: not_utf8, not_json, not_object, empty, missing_index, bad_index, too_large.
+    Kinds: not_utf8 (bytes that are not UTF-8, or a JSON string escape that is a lone surrogate),
+    not_json, not_object, empty, missing_index, bad_index (breaks the key contract: not an integer, or
+    outside the 64-bit range), too_large.
     """
+
+
+class _Number:
+    """A JSON number that no Python int or float holds as delivered, kept as its JSON text.
+
+    Only the standard-library path makes these: an integer token of more than 20 characters (beyond
+    64 bits, which orjson would turn into a float and lose digits of) or a number beyond the range of
+    a double (which would become ``inf``).
+    """
+
+    __slots__ = ("integer", "text")
+
+    def __init__(self, text: str, *, integer: bool) -> None:
+        self.text = text
+        self.integer = integer
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _parse_int(text: str) -> int | _Number:
+    return int(text) if len(text) <= 20 else _Number(text, integer=True)
+
+
+def _parse_float(text: str) -> float | _Number:
+    value = float(text)
+    return value if math.isfinite(value) else _Number(text, integer=False)
+
+
+def key_problem(value: Any) -> str | None:
+    """What is wrong with an index value under the key contract (KEY_CONTRACT); None when it keeps it.
+
+    The answer reads after the field name: ``index field 'index' <answer>``.
+    """
+    if value.__class__ is int:
+        if INT64_MIN <= value <= INT64_MAX:
+            return None
+        return f"value {value} is outside the 64-bit range (-2^63 .. 2^63-1)"
+    if isinstance(value, str):
+        if _KEY_TEXT.fullmatch(value) is None:
+            return (
+                f"is not an integer: {_show(value)} (a string index must be ASCII digits with an "
+                "optional leading '-')"
+            )
+        negative = value.startswith("-")
+        digits = value.lstrip("-").lstrip("0") or "0"
+        if len(digits) <= 19 and INT64_MIN <= int(digits) * (-1 if negative else 1) <= INT64_MAX:
+            return None
+        return f"value {_show(value)} is outside the 64-bit range (-2^63 .. 2^63-1)"
+    if isinstance(value, _Number):
+        if value.integer:
+            return f"value {_clip(value.text)} is outside the 64-bit range (-2^63 .. 2^63-1)"
+        return f"is not an integer: {_clip(value.text)} (a JSON number with a fraction or exponent)"
+    if isinstance(value, bool):
+        return f"is not an integer: {'true' if value else 'false'} (a JSON boolean)"
+    if isinstance(value, float):
+        return f"is not an integer: {float.__repr__(value)} (a JSON number with a fraction or exponent)"
+    if isinstance(value, dict):
+        return "is not an integer: a JSON object"
+    if isinstance(value, list):
+        return "is not an integer: a JSON array"
+    return f"is not an integer: {_clip(_clean(repr(value)))}"
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _show(text: str) -> str:
+    """A string value for a reason: quoted, cut short, and always valid UTF-8."""
+    return _clean(repr(text[:40])) + (f" ... ({len(text):,} characters)" if len(text) > 40 else "")
+
+
+def _clean(text: str) -> str:
+    """Text that is valid UTF-8 (a lone surrogate written as its escape)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def render_column(records: list[dict[str, Any]], name: str) -> list[str | None]:
@@ -207,7 +348,12 @@ def render_column(records: list[dict[str, Any]], name: str) -> list[str | None]:
 
 
 def render(value: Any) -> str | None:
-    """A JSON value as bronze text: strings as is, numbers and booleans as JSON text, null as None."""
+    """A JSON value as bronze text: strings as is, numbers and booleans as JSON text, null as None.
+
+    An integer beyond 64 bits or a number beyond the double range keeps the text it was delivered as;
+    an object or array is its compact JSON text (orjson's, or, for what orjson cannot write, e.g.
+    nesting deeper than 255 levels, the same form written by :func:`_dumps`).
+    """
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -216,26 +362,92 @@ def render(value: Any) -> str | None:
         return str(value)
     if isinstance(value, float):
         return float.__repr__(value)  # what json.dumps writes for a finite float
-    return orjson.dumps(value).decode()
+    if isinstance(value, _Number):
+        return value.text
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return _dumps(value)
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON text of any parsed value, without recursion (no depth limit)."""
+    parts: list[str] = []
+    stack: list[tuple[bool, Any]] = [(False, value)]
+    while stack:
+        literal, item = stack.pop()
+        if literal:
+            parts.append(item)
+        elif isinstance(item, dict):
+            todo: list[tuple[bool, Any]] = [(True, "{")]
+            for i, (key, inner) in enumerate(item.items()):
+                todo.append((True, ("," if i else "") + orjson.dumps(key).decode() + ":"))
+                todo.append((False, inner))
+            todo.append((True, "}"))
+            stack.extend(reversed(todo))
+        elif isinstance(item, list):
+            todo = [(True, "[")]
+            for i, inner in enumerate(item):
+                if i:
+                    todo.append((True, ","))
+                todo.append((False, inner))
+            todo.append((True, "]"))
+            stack.extend(reversed(todo))
+        elif isinstance(item, str):
+            parts.append(orjson.dumps(item).decode())
+        else:
+            parts.append(render(item) or "null")
+    return "".join(parts)
+
+
+def source_columns(records: list[dict[str, Any]], entity: str) -> dict[str, Any]:
+    """The entity's source fields of every record as Arrow text columns."""
+    return {name: pa.array(render_column(records, name), pa.string()) for name in SOURCE_FIELDS[entity]}
+
+
+def unstorable_records(records: list[dict[str, Any]], entity: str) -> dict[int, str]:
+    """Positions of the records a source field of which cannot be stored as text, with the reason.
+
+    parse_record's checks leave no such record; when building the columns fails all the same, this
+    finds the culprits so that they go to quarantine alone and the rest of the batch still loads.
+    """
+    failed: dict[int, str] = {}
+    for i, record in enumerate(records):
+        for name in SOURCE_FIELDS[entity]:
+            try:
+                pa.array([render(record.get(name))], pa.string())
+            except Exception as exc:
+                detail = _clean(f"{type(exc).__name__}: {exc}")[:160]
+                failed[i] = f"not_json: field {name!r} cannot be stored as text ({detail})"
+                break
+    return failed
 
 
 def parse_record(raw: bytes, index_field: str, max_bytes: int) -> dict[str, Any]:
-    """Decode one raw record value into a JSON object, or raise Rejected with the reason."""
+    """Decode one raw record value into a JSON object, or raise Rejected with the reason.
+
+    A UTF-8 byte order mark at the start is dropped. The index must keep the key contract.
+    """
     if len(raw) > max_bytes:
         raise Rejected(f"too_large: record of {len(raw):,} bytes is larger than the limit of {max_bytes:,}")
+    raw = strip_bom(raw)
     if not raw.strip():
         raise Rejected("empty: empty record")
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         value = _parse_slow(raw)
+    else:
+        if _rounded(value):  # an integer beyond 64 bits became a float: keep its digits
+            value = _parse_slow(raw)
     if not isinstance(value, dict):
         raise Rejected(f"not_object: JSON {_json_type(value)} is not an object")
-    if index_field not in value or value[index_field] is None:
+    index = value.get(index_field)
+    if index is None:
         raise Rejected(f"missing_index: missing index field {index_field!r}")
-    index = value[index_field]
-    if isinstance(index, bool) or not _is_integer(index):
-        raise Rejected(f"bad_index: index field {index_field!r} is not an integer: {str(index)[:40]!r}")
+    problem = key_problem(index)
+    if problem is not None:
+        raise Rejected(f"bad_index: index field {index_field!r} {problem}")
     return value
 
 
@@ -243,33 +455,114 @@ def parse_clean_object(values: list[bytes], index_field: str, max_bytes: int) ->
     """Parse all lines of an object in one go; None unless every line is a valid record.
 
     One orjson call over the lines joined as a JSON array is much cheaper than one call per line.
-    Anything unusual (a bad line, a missing or non-integer index, an oversized line) returns None and
-    the caller checks line by line, so the outcome is the same as parse_record on each line.
+    Anything unusual (a bad line, an index that is not a JSON integer within 64 bits, an oversized
+    line, a byte order mark) returns None and the caller checks line by line, so the outcome is the
+    same as parse_record on each line. A line holding a number orjson may have rounded (an integer
+    beyond 64 bits) is parsed again alone, as parse_record does.
     """
     if not values or max(map(len, values)) > max_bytes or not all(values):
         return None
+    joined = b"[" + b",".join(values) + b"]"
     try:
-        parsed = orjson.loads(b"[" + b",".join(values) + b"]")
+        parsed = orjson.loads(joined)
     except orjson.JSONDecodeError:
         return None
     if len(parsed) != len(values):  # a line holding two values ('1,2') would shift the offsets
         return None
     for record in parsed:
-        if record.__class__ is not dict or record.get(index_field).__class__ is not int:
+        if record.__class__ is not dict:
             return None
+        index = record.get(index_field)
+        if index.__class__ is not int or index < INT64_MIN or index > INT64_MAX:
+            return None
+    for i in _long_digit_lines(joined, values):
+        if _rounded(parsed[i]):
+            try:
+                parsed[i] = parse_record(values[i], index_field, max_bytes)
+            except Rejected:
+                return None
     return parsed
 
 
+def _long_digit_lines(joined: bytes, values: list[bytes]) -> list[int]:
+    """Positions of the lines holding a run of 19 or more digits (an integer orjson may have rounded
+    has one); ``joined`` is the lines joined as a JSON array. One C-speed pass when there is none."""
+    translated = joined.translate(_DIGITS_AS_ZERO)
+    at = translated.find(_DIGIT_RUN)
+    if at < 0:
+        return []
+    ends = list(accumulate(len(value) + 1 for value in values))  # the ',' (or ']') after each line
+    lines = []
+    while at >= 0:
+        line = bisect_right(ends, at)
+        lines.append(line)
+        at = translated.find(_DIGIT_RUN, ends[line])
+    return lines
+
+
+def _rounded(value: Any) -> bool:
+    """Whether a parsed value holds a float of magnitude 2^63 or more (see _ROUNDED), at any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = item.__class__
+        if kind is float:
+            if item >= _ROUNDED or item <= -_ROUNDED:
+                return True
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return False
+
+
 def _parse_slow(raw: bytes) -> Any:
-    """The standard library's parser: accepts what orjson refuses but JSON allows (huge integers)."""
+    """The standard library's parser, for what orjson refuses or would change but JSON allows.
+
+    Integers beyond 64 bits and numbers beyond the double range keep their text (:class:`_Number`);
+    a string holding a lone surrogate escape (half a character, which no UTF-8 text can hold) is
+    rejected, as bytes that are not UTF-8 are.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Rejected(f"not_utf8: not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_reject_constant
+        )
     except (ValueError, RecursionError) as exc:
-        raise Rejected(f"not_json: not valid JSON: {str(exc)[:120]}") from None
+        raise Rejected(f"not_json: not valid JSON: {_clean(str(exc))[:120]}") from None
+    _check_unicode(value)
+    return value
+
+
+def _check_unicode(value: Any) -> None:
+    """Raise Rejected if a string or key anywhere in a parsed value holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item.__class__ is str:
+            _check_text(item)
+        elif item.__class__ is dict:
+            for key, inner in item.items():
+                _check_text(key)
+                stack.append(inner)
+        elif item.__class__ is list:
+            stack.extend(item)
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        raise Rejected(
+            f"not_utf8: a JSON string holds the lone surrogate \\u{code:04x} (half a UTF-16 pair), "
+            "which is not valid Unicode"
+        ) from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -286,17 +579,6 @@ def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return "number"
-
-
-def _is_integer(value: Any) -> bool:
-    if isinstance(value, int):
-        return True
-    if isinstance(value, float):
-        return math.isfinite(value) and value.is_integer()
-    if isinstance(value, str):
-        text = value.strip()
-        return text.lstrip("-").isdigit() and len(text) < 20
-    return False
 
 
 class BronzeLoader:
@@ -385,7 +667,7 @@ class BronzeLoader:
         rows_before, quarantine_before = len(rows.offsets), len(quarantine.offsets)
         max_bytes = self.settings.max_record_bytes
         fast = parse_clean_object(values, index_field, max_bytes)
-        if fast is not None:  # the common case: every line a JSON object with an integer index
+        if fast is not None:  # the common case: every line a JSON object whose index keeps the contract
             rows.records.extend(fast)
             rows.raw.extend(values)
             rows.offsets.extend(range(parsed.first_offset, parsed.first_offset + len(values)))
@@ -402,7 +684,7 @@ class BronzeLoader:
                 quarantine.offsets.append(offset)
                 continue
             rows.records.append(record)
-            rows.raw.append(raw)
+            rows.raw.append(strip_bom(raw))
             rows.offsets.append(offset)
         rows.add_run(parsed.topic, parsed.partition, obj.key, rows_before)
         quarantine.add_run(parsed.topic, parsed.partition, obj.key, quarantine_before)
@@ -411,47 +693,71 @@ class BronzeLoader:
         report.objects_loaded += 1
 
     def _commit(self, batch: _Batch, report: LoadReport) -> None:
-        """Append the batch to bronze (dropping records bronze already holds), then the ledger."""
+        """Append the batch to bronze (dropping records bronze already holds), then the ledger.
+
+        Every table is built before the first write: a record that cannot be stored is quarantined
+        (or, were that to fail, the load stops) before anything is committed. The ledger comes last:
+        if a write fails (I/O), the objects stay unrecorded, the next load reads them again and
+        ``_append_new`` drops the rows this one committed, so nothing is lost or added twice.
+        """
         if not batch.ledger:
             return
         now = self.clock()
-        counts = {row["landing_object"]: dict.fromkeys(("loaded", "quarantined"), 0) for row in batch.ledger}
+        tables: dict[str, pa.Table] = {}
         for entity in ENTITIES:
-            rows = batch.rows[entity]
-            if not rows.offsets:
-                continue
-            columns: dict[str, Any] = {
-                name: pa.array(render_column(rows.records, name), pa.string())
-                for name in SOURCE_FIELDS[entity]
-            }
-            columns["_raw_json"] = pa.array(rows.raw, pa.binary()).cast(pa.string())
-            columns.update(rows.lineage(now))
-            added = self._append_new(entity, pa.Table.from_pydict(columns, schema=entity_schema(entity)))
-            report.loaded[entity] += added.num_rows
-            _tally(counts, added, "loaded")
+            if batch.rows[entity].offsets:
+                table = self._entity_table(entity, batch, now)
+                if table is not None:
+                    tables[entity] = table
         quarantine = batch.quarantine
         if quarantine.offsets:
             columns = quarantine.lineage(now)
             columns["reason"] = pa.array(quarantine.records, pa.string())
             columns["raw_bytes"] = pa.array(quarantine.raw, pa.binary())
-            added = self._append_new(QUARANTINE, pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA))
-            report.quarantined += added.num_rows
-            _tally(counts, added, "quarantined")
-            for reason in added["reason"].to_pylist():
-                kind = reason.split(":")[0]
-                report.reasons[kind] = report.reasons.get(kind, 0) + 1
+            tables[QUARANTINE] = pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA)
+        # Every table is built: from here on nothing depends on the content of a record.
+        counts = {row["landing_object"]: dict.fromkeys(("loaded", "quarantined"), 0) for row in batch.ledger}
+        for name, table in tables.items():
+            added = self._append_new(name, table)
+            if name == QUARANTINE:
+                report.quarantined += added.num_rows
+                _tally(counts, added, "quarantined")
+                for reason in added["reason"].to_pylist():
+                    kind = reason.split(":")[0]
+                    report.reasons[kind] = report.reasons.get(kind, 0) + 1
+            else:
+                report.loaded[name] += added.num_rows
+                _tally(counts, added, "loaded")
         ledger_rows = []
         for row in batch.ledger:
             done = counts[row["landing_object"]]
             duplicates = row["records"] - done["loaded"] - done["quarantined"]
             report.duplicates += duplicates
             ledger_rows.append({**row, **done, "duplicates": duplicates, "loaded_at": now})
+        ledger = pa.Table.from_pylist(ledger_rows, schema=LEDGER_SCHEMA)
         write_deltalake(
-            self.table_uri(LEDGER),
-            pa.Table.from_pylist(ledger_rows, schema=LEDGER_SCHEMA),
-            mode="append",
-            storage_options=self.lake.storage_options,
+            self.table_uri(LEDGER), ledger, mode="append", storage_options=self.lake.storage_options
         )
+
+    def _entity_table(self, entity: str, batch: _Batch, now: datetime) -> pa.Table | None:
+        """The bronze rows of an entity; a record a field of which cannot be stored moves to quarantine."""
+        rows = batch.rows[entity]
+        try:
+            columns = source_columns(rows.records, entity)
+        except Exception:
+            failed = unstorable_records(rows.records, entity)
+            if not failed:
+                raise
+            for i, lineage in enumerate(rows.row_lineage()):
+                if i in failed:
+                    batch.quarantine.add(failed[i], rows.raw[i], rows.offsets[i], lineage)
+            rows = batch.rows[entity] = rows.without(set(failed))
+            if not rows.offsets:
+                return None
+            columns = source_columns(rows.records, entity)
+        columns["_raw_json"] = pa.array(rows.raw, pa.binary()).cast(pa.string())
+        columns.update(rows.lineage(now))
+        return pa.Table.from_pydict(columns, schema=entity_schema(entity))
 
     def _append_new(self, name: str, table: pa.Table) -> pa.Table:
         """Append the rows whose (topic, partition, offset) the table does not hold yet; return them."""

@@ -9,6 +9,10 @@ from the first offset, so landing the same offsets again rewrites the same key i
 A value that cannot be framed as one line (it holds a newline byte) is landed alone as
 ``<topic>+<p>+<offset:010d>.bin`` with its bytes untouched; the bronze loader reads it as one record.
 Kinesis data lands alike under ``raw/streams/<stream>/<shard>/``.
+
+Objects hold the values as they arrived. A UTF-8 byte order mark at the start of a value (and so at the
+start of an object, written by a tool that adds one) is not part of the record: readers drop it with
+:func:`strip_bom`.
 """
 
 from __future__ import annotations
@@ -66,6 +70,15 @@ def parse_object_key(key: str) -> ObjectKey | None:
         first_offset=int(match["offset"]),
         single=match["ext"] == "bin",
     )
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte order mark some writers put at the start of a file or message."""
+
+
+def strip_bom(value: bytes) -> bytes:
+    """A record value (or an object) without the UTF-8 byte order mark it may start with."""
+    return value[3:] if value.startswith(UTF8_BOM) else value
 
 
 def split_lines(data: bytes) -> list[bytes]:

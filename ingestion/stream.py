@@ -16,11 +16,12 @@ GetRecords and, at least every ``stream_commit_seconds``, commits a micro-batch 
 
 Shards: discovered with ListShards (again every few seconds and when a shard ends); a child shard of a
 resharding is read only once its parents were read to their end, so records of one partition key stay
-in order. Bad input never stops the loop: a record that is not a JSON object with an integer index is
-kept in the same table with ``_quarantine_reason``; an expired or invalid iterator is fetched again
-from the last read position; throttling backs off that shard; a deleted stream is waited for, and a
-stream created again under the same name is read from its start (its creation time is in the
-checkpoint and in ``_stream_created_at``). SIGTERM/SIGINT: commit what was read, then exit.
+in order. Bad input never stops the loop: a record bronze's parsing refuses (not a JSON object whose
+index keeps the key contract of ingestion/bronze.py, not UTF-8, ...) is kept in the same table with
+``_quarantine_reason``; an expired or invalid iterator is fetched again from the last read position;
+throttling backs off that shard; a deleted stream is waited for, and a stream created again under the
+same name is read from its start (its creation time is in the checkpoint and in
+``_stream_created_at``). SIGTERM/SIGINT: commit what was read, then exit.
 
 Run one ingestion per stream set (one writer per table).
 """
@@ -45,13 +46,15 @@ from ingestion.bronze import (
     Rejected,
     parse_clean_object,
     parse_record,
-    render_column,
+    source_columns,
     stream_entity_schema,
     stream_table,
+    unstorable_records,
 )
 from ingestion.kinesis import Shard, error_code, is_retryable, kinesis_client, list_shards
 from ingestion.lake import Lake
-from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
+from ingestion.landing import strip_bom
+from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
 
 log = logging.getLogger(__name__)
 
@@ -438,9 +441,17 @@ class StreamIngestion:
                 lineage["arrival"].append(record.get("ApproximateArrivalTimestamp"))
                 lineage["object"].append(object_of[record["SequenceNumber"]])
                 lineage["text"].append(_text(record["Data"]))
-        columns: dict[str, Any] = {
-            name: pa.array(render_column(rows, name), pa.string()) for name in SOURCE_FIELDS[state.entity]
-        }
+        try:
+            columns = source_columns(rows, state.entity)
+        except Exception:  # a field that cannot be stored: that record alone goes to quarantine
+            failed = unstorable_records(rows, state.entity)
+            if not failed:
+                raise
+            datas = [record["Data"] for records in by_shard.values() for record in records]
+            for i, reason in failed.items():
+                rows[i] = {}
+                quarantine[i] = (reason, datas[i])
+            columns = source_columns(rows, state.entity)
         reasons = [reason or None for reason, _ in quarantine]
         columns["_raw_json"] = pa.array(lineage["text"], pa.string())
         columns["_quarantine_reason"] = pa.array(reasons, pa.string())
@@ -458,8 +469,9 @@ class StreamIngestion:
 
 
 def _text(data: bytes) -> str | None:
-    """The record as text for ``_raw_json``; None when it is not UTF-8 (its bytes are in ``_raw_bytes``)."""
+    """The record as text for ``_raw_json`` (without a leading byte order mark, as in the batch tables);
+    None when it is not UTF-8 (its bytes are in ``_raw_bytes``)."""
     try:
-        return data.decode("utf-8")
+        return strip_bom(data).decode("utf-8")
     except UnicodeDecodeError:
         return None
