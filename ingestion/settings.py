@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     gateway_max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Gateway: larger request bodies get 413."
     )
+    gateway_body_timeout: float = Field(
+        default=30.0, gt=0, le=3600, description="Gateway: most seconds between two parts of a body (408)."
+    )
     gateway_rate_limit: float = Field(
         default=0.0, ge=0, description="Gateway: requests/s per client address (0: no limit)."
     )

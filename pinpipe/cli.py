@@ -104,7 +104,9 @@ def db() -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Generation seed.")
 @click.option("--url", "source_db_url", help="SQLAlchemy URL (default an SQLite file in the data dir).")
-@click.option("--force", is_flag=True, help="Rebuild even when the DB already has these rows and seed.")
+@click.option(
+    "--force", is_flag=True, help="Rebuild even when the DB already has these or other rows and seed."
+)
 @click.pass_obj
 def db_build(obj: Context, rows: int, seed: int, source_db_url: str | None, force: bool) -> None:
     """Generate the three source tables deterministically from a seed."""
@@ -461,13 +463,33 @@ def gateway(obj: Context, host: str | None, port: int | None) -> None:
     help="lake: the lake sink writes the landing; kafka: post to Kafka, then drain it to the landing.",
 )
 @click.option("--quiet-dbt", is_flag=True, help="Show only dbt's errors, not its progress.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Regenerate a source DB of other --rows/--db-seed (its lake then mixes two generations).",
+)
 @click.pass_obj
 def run(
-    obj: Context, rows: int, db_seed: int, events: int, seed: int, repost: bool, via: str, quiet_dbt: bool
+    obj: Context,
+    rows: int,
+    db_seed: int,
+    events: int,
+    seed: int,
+    repost: bool,
+    via: str,
+    quiet_dbt: bool,
+    force: bool,
 ) -> None:
     """The main job: source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt."""
     job = pipeline.MainJob(
-        rows=rows, db_seed=db_seed, events=events, seed=seed, repost=repost, via=via, quiet_dbt=quiet_dbt
+        rows=rows,
+        db_seed=db_seed,
+        events=events,
+        seed=seed,
+        repost=repost,
+        via=via,
+        quiet_dbt=quiet_dbt,
+        force=force,
     )
     click.echo(pipeline.run_main_job(obj.settings(), job, reporter=TERMINAL))
 

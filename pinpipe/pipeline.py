@@ -59,11 +59,22 @@ LOG = Reporter()
 def build_source_db(
     settings: Settings, rows: int, seed: int, *, force: bool = False, reporter: Reporter = LOG
 ) -> None:
-    """Generate the emulator's source DB unless it already holds exactly this generation."""
+    """Generate the emulator's source DB unless it already holds exactly this generation.
+
+    A DB of another generation (other rows or seed) is refused unless ``force``: regenerating it under
+    a lake that already holds its events would mix two generations in one lake, silently.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not force and existing_generation(settings.source_db_url) == (rows, seed):
+    existing = existing_generation(settings.source_db_url)
+    if existing == (rows, seed) and not force:
         reporter.info(f"source db: {rows:,} rows from seed {seed} already in {settings.source_db_url}")
         return
+    if existing is not None and not force:
+        raise PinpipeError(
+            f"the source DB {settings.source_db_url} holds {existing[0]:,} rows from seed {existing[1]}, "
+            f"not {rows:,} rows from seed {seed}: its lake would mix two generations. Use another "
+            "--data-dir, or --force to regenerate it anyway"
+        )
     with reporter.progress("source db", rows) as step:
         done = [0]
 
@@ -240,13 +251,15 @@ class MainJob:
     repost: bool = False
     via: str = "lake"
     quiet_dbt: bool = False
+    force: bool = False
+    """Regenerate a source DB of another generation (see build_source_db)."""
 
 
 def run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter = LOG) -> str:
     """Source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt; returns the
     gold report."""
     started = time.monotonic()
-    build_source_db(settings, job.rows, job.db_seed, reporter=reporter)
+    build_source_db(settings, job.rows, job.db_seed, force=job.force, reporter=reporter)
     post_once(
         settings,
         rows=job.rows,

@@ -15,7 +15,8 @@ import click
 import duckdb
 import pytest
 
-from pinpipe import __version__
+from ingestion.settings import Settings
+from pinpipe import __version__, pipeline
 from pinpipe.cli import NOT_RUNNING, cli
 
 PINPIPE = Path(sys.executable).with_name("pinpipe")
@@ -117,6 +118,11 @@ def corrupt_bronze_table(tmp: Path) -> dict[str, str]:
     return {}
 
 
+def source_db_of_seed_1(tmp: Path) -> dict[str, str]:
+    pipeline.build_source_db(Settings(data_dir=tmp / "data"), 20, 1)
+    return {}
+
+
 HOLDERS: list[subprocess.Popen[str]] = []
 
 FAILURES = [
@@ -165,6 +171,14 @@ FAILURES = [
         config_file("lake =\n"),
     ),
     Failure(
+        "another source DB generation on an existing folder",
+        ("run", "--rows", "20", "--db-seed", "2", "--events", "5"),
+        "pinpipe: error: the source DB sqlite:///{tmp}/data/source.db holds 20 rows from seed 1, not 20 rows "
+        "from seed 2: its lake would mix two generations. Use another --data-dir, or --force to "
+        "regenerate it anyway",
+        source_db_of_seed_1,
+    ),
+    Failure(
         "an unexpected failure (a corrupt Delta log)",
         ("bronze", "load"),
         "pinpipe: error: DeltaError: Kernel error: Json error: {any} (run with --debug for the traceback)",
@@ -200,3 +214,21 @@ def test_debug_adds_the_traceback(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and "Traceback (most recent call last)" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("pinpipe: error: the lake root")
+
+
+def test_a_stale_pid_file_is_never_trusted(tmp_path: Path) -> None:
+    """The pid in moto's pid file now belongs to an unrelated process: status says not running, and
+    stop leaves that process alone."""
+    unrelated = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        aws_dir = tmp_path / "aws"
+        aws_dir.mkdir()
+        (aws_dir / "moto.pid").write_text(f"{unrelated.pid}\n")
+        status = pinpipe(tmp_path, "aws", "status")
+        assert (status.returncode, status.stdout.strip()) == (NOT_RUNNING, "moto not running")
+        stop = pinpipe(tmp_path, "aws", "stop")
+        assert stop.returncode == 0 and stop.stdout.strip() == "moto was not running"
+        assert unrelated.poll() is None  # still running: never signalled
+    finally:
+        unrelated.kill()
+        unrelated.wait()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -383,7 +384,7 @@ def test_docs_load_swagger_ui_from_the_gateway_itself(docs_client: TestClient) -
             assert len(asset.content) > size and marker in asset.content[:2_000_000], url
         assert docs_client.get("/docs").status_code == 200
         assert docs_client.get("/openapi.json").json()["info"]["title"] == "pinpipe gateway"
-    # the API itself still needs the key (the rate limit comes after it)
+    # the API itself still needs the key
     answer = docs_client.post("/topics/docs.pin", content=b"{}", headers={"content-type": KAFKA_JSON_V2})
     assert answer.status_code == 401 and answer.json()["error_code"] == 401
 
@@ -405,3 +406,30 @@ def test_docs_assets_are_only_swagger_ui_and_redoc_is_off(docs_client: TestClien
     cached = docs_client.get("/docs-assets/swagger-ui.css")
     again = docs_client.get("/docs-assets/swagger-ui.css", headers={"if-none-match": cached.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_requests_without_the_key_are_rate_limited_too(tmp_path: Path) -> None:
+    """A client guessing keys meets the rate limit like any other: 401 until its tokens run out."""
+    settings = Settings(data_dir=tmp_path / "data", uid="guess", gateway_rate_limit=2.0)
+    with serve(create_app(settings, api_key="secret")) as url, httpx.Client(base_url=url) as client:
+        statuses = [
+            _post(client, "/topics/guess.pin", {"records": [{"value": 1}]}).status_code for _ in range(8)
+        ]
+    assert statuses[0] == 401 and set(statuses) == {401, 429}
+
+
+def test_a_slow_client_is_answered_408(tmp_path: Path) -> None:
+    """A body that stops arriving frees the connection after gateway_body_timeout."""
+    settings = Settings(data_dir=tmp_path / "data", uid="slow", gateway_body_timeout=1.0)
+    with serve(create_app(settings)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /topics/slow.pin HTTP/1.1\r\nHost: x\r\n"
+                b'Content-Type: application/vnd.kafka.json.v2+json\r\nContent-Length: 100\r\n\r\n{"rec'
+            )
+            started = time.monotonic()
+            answer = sock.recv(4096)
+            waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"error_code": 408' in answer and 0.5 < waited < 8

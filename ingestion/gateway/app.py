@@ -12,8 +12,9 @@ A record's value (Kafka) or ``Data`` (Kinesis) is any JSON value and is sent on 
 original's API Gateway mapping did. Only the topics ``<uid>.pin|geo|user`` and streams
 ``streaming-<uid>-pin|geo|user`` of the settings' uid are accepted (404 otherwise). Errors answer
 ``{"error_code": <int>, "message": <text>}``: 400 body not JSON, 401 API key, 404 unknown topic, stream
-or partition, 413 body too large, 415 content type, 422 body not of the documented shape, 429 rate
-limit, 503 (with Retry-After) broker or Kinesis unreachable.
+or partition, 408 body too slow, 413 body too large, 415 content type, 422 body not of the documented
+shape, 429 rate limit (every request counts, with a key or without), 503 (with Retry-After) broker or
+Kinesis unreachable.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
 from ingestion.gateway.backends import KafkaBackend, KinesisBackend, NotFound, Unavailable
-from ingestion.gateway.limits import BodySizeLimit, RateLimiter
+from ingestion.gateway.limits import BodySizeLimit, BodyTimeout, RateLimiter
 from ingestion.settings import ENTITIES, Settings
 
 access_log = logging.getLogger("pinpipe.gateway.access")
@@ -274,6 +275,7 @@ def create_app(
         redoc_url=None,  # ReDoc loads from a CDN, and swagger-ui-bundle does not ship it
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.gateway_max_body_bytes)
+    app.add_middleware(BodyTimeout, seconds=settings.gateway_body_timeout)
     limiter = RateLimiter(settings.gateway_rate_limit)
     key_header = APIKeyHeader(name="x-api-key", auto_error=False, description="Required when configured.")
     expected = api_key.encode() if api_key else None
@@ -288,8 +290,9 @@ def create_app(
         if expected is not None and not hmac.compare_digest((key or "").encode(), expected):
             raise HTTPException(401, "missing or wrong x-api-key", headers={"WWW-Authenticate": "ApiKey"})
 
-    # the OpenAPI document declares the API key only when one is required
-    guarded = [Depends(authorize), Depends(limit)] if expected is not None else [Depends(limit)]
+    # the rate limit comes first: requests with a wrong key are limited too (no free guessing); the
+    # OpenAPI document declares the API key only when one is required
+    guarded = [Depends(limit), Depends(authorize)] if expected is not None else [Depends(limit)]
 
     # Starlette's HTTPException too: unknown paths, wrong methods, missing docs assets
     @app.exception_handler(StarletteHTTPException)

@@ -1,7 +1,9 @@
-"""The gateway's limits: a request body size limit (ASGI middleware) and a per-client rate limit."""
+"""The gateway's limits: a request body size limit and a body read time limit (ASGI middleware), and a
+per-client rate limit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -67,6 +69,44 @@ class BodySizeLimit:
         except _TooLarge:
             if not started:
                 await _answer(send, 413, f"body larger than the limit of {self.max_bytes:,} bytes")
+
+
+class BodyTimeout:
+    """Answers 408 to a client that sends its body slower than ``seconds`` between two chunks (a slow
+    client would otherwise hold a connection and a worker for as long as it likes)."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def timed_receive() -> Message:
+            try:
+                message: Message = await asyncio.wait_for(receive(), self.seconds)
+            except TimeoutError:
+                raise _TooSlow from None
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except _TooSlow:
+            if not started:
+                await _answer(send, 408, f"no part of the request body within {self.seconds:g} s")
+
+
+class _TooSlow(Exception):
+    pass
 
 
 class RateLimiter:

@@ -32,6 +32,7 @@ from typing import Self
 from ingestion.local_services.processes import (
     HOST,
     LocalServiceError,
+    command_line,
     free_ports,
     pid_alive,
     signal_group,
@@ -83,7 +84,12 @@ class LocalAWS:
             pid = int(path.read_text().strip())
         except ValueError:
             return None
-        return pid if pid_alive(pid) else None
+        if not pid_alive(pid):
+            return None
+        cmdline = command_line(pid)
+        if cmdline is not None and ("moto.server" not in cmdline or f"-p {self.port}" not in cmdline):
+            return None  # a stale pid file: the pid now belongs to another process, never signal it
+        return pid
 
     def __enter__(self) -> Self:
         return self.start()

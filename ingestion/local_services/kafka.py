@@ -59,6 +59,7 @@ from ingestion.local_services.maven import fetch_jars
 from ingestion.local_services.processes import (
     HOST,
     LocalServiceError,
+    command_line,
     free_ports,
     pid_alive,
     signal_group,
@@ -185,14 +186,6 @@ class _State:
         """Write the state into ``data_dir``."""
         text = json.dumps(asdict(self), indent=2) + "\n"
         (data_dir / _STATE_FILE).write_text(text, encoding="utf-8")
-
-
-def _cmdline(pid: int) -> str | None:
-    """The command line of ``pid`` from /proc, or None where /proc is not available."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return None
 
 
 def _probe(bootstrap: str, timeout: float) -> bool:
@@ -361,7 +354,7 @@ class LocalKafka:
             return None
         if not pid_alive(pid):
             return None
-        cmdline = _cmdline(pid)
+        cmdline = command_line(pid)
         if cmdline is not None and (MAIN_CLASS not in cmdline or str(self.data_dir) not in cmdline):
             return None  # the pid was reused by another process
         return pid

@@ -44,6 +44,14 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def command_line(pid: int) -> str | None:
+    """The command line of ``pid`` from /proc, or None where /proc is not available."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
 def signal_group(pid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to the process group led by ``pid`` (services run in their own session)."""
     with contextlib.suppress(ProcessLookupError):
