@@ -503,6 +503,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("PINPIPE_DEBUG", "") not in ("", "0")
     args = [arg for arg in args if arg != "--debug"]  # valid anywhere on the line, not only first
+    if not debug:  # a panic in deltalake's Rust code would print its own backtrace; --debug keeps it
+        os.environ["RUST_BACKTRACE"] = "0"
     level = os.environ.get("PINPIPE_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("botocore", "boto3", "urllib3", "s3fs", "aiobotocore"):
@@ -525,6 +527,8 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException as exc:  # a Rust panic from deltalake is a BaseException, not an Exception
         if isinstance(exc, SystemExit):
             raise
+        if "No space left on device" in str(exc):  # deltalake's and DuckDB's own words for ENOSPC
+            fail(describe_os_error(OSError(errno.ENOSPC, "No space left on device")), debug)
         fail(f"{type(exc).__name__}: {first_line(exc)}", debug, unexpected=True)
     sys.exit(code if isinstance(code, int) else 0)
 
