@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_group: str = Field(default="", description="Consumer group of the landing (default per uid).")
+    kafka_timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Kafka: seconds to connect and for each request."
+    )
+    kafka_outage_timeout: float = Field(
+        default=120.0, gt=0, description="Kafka landing: a drain fails after this long without progress."
+    )
     kafka_compression: str = Field(default="lz4", description="Producer compression: lz4, gzip, zstd, none.")
     kinesis_shards: int = Field(default=2, ge=1, le=500, description="Shards of a stream the sink creates.")
     stream_commit_seconds: float = Field(

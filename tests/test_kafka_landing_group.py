@@ -1,0 +1,240 @@
+"""The Kafka landing's consumer group against a real local broker: members that join and leave while
+records are in flight land every record exactly once (a rebalance lands and commits the open objects
+before the partitions move), and a broker that is not there, or goes away, ends a drain in bounded
+time with one line."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer
+from test_kafka_pipeline import end_offsets, landing_process
+
+from ingestion.errors import PinpipeError
+from ingestion.kafka_landing import KafkaLanding
+from ingestion.kafka_topics import ensure_topics
+from ingestion.lake import Lake
+from ingestion.landing import parse_object_key, split_lines
+from ingestion.local_services.kafka import LocalKafka
+from ingestion.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+
+def group_settings(tmp_path: Path, bootstrap: str, **more: object) -> Settings:
+    """Settings with a fresh uid (own topics and consumer group) and a private lake."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        uid=f"t{uuid.uuid4().hex[:11]}",
+        kafka_bootstrap=bootstrap,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def produce(settings: Settings, per_topic: int) -> int:
+    """Produce ``per_topic`` small JSON records to each of the uid's topics; returns the total."""
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20, batch_size=256 * 1024)
+    for topic in settings.topics.values():
+        for i in range(per_topic):
+            producer.send(topic, key=str(i).encode(), value=orjson.dumps({"index": i, "pad": "x" * 40}))
+    producer.flush(timeout=120)
+    producer.close()
+    return per_topic * len(settings.topics)
+
+
+def landed_ranges(settings: Settings) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """Per (topic, partition), the sorted [first, end) offset ranges of the landed objects."""
+    lake = Lake(settings.lake)
+    ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for obj in lake.list("raw/topics/"):
+        key = parse_object_key(obj.key)
+        assert key is not None, obj.key
+        count = 1 if key.single else len(split_lines(lake.read_bytes(obj.key)))
+        ranges.setdefault((key.topic, key.partition), []).append((key.first_offset, key.first_offset + count))
+    return {slot: sorted(r) for slot, r in ranges.items()}
+
+
+def assert_landed_exactly_once(settings: Settings, total: int) -> None:
+    """Every produced offset is in exactly one landed object: no gap, no overlap, nothing extra."""
+    ends = end_offsets(settings)
+    assert sum(ends.values()) == total
+    ranges = landed_ranges(settings)
+    lines = 0
+    for slot, end in ends.items():
+        expected = 0
+        for first, stop in ranges.get(slot, []):
+            assert first == expected, (
+                f"{slot}: object at {first} after offset {expected - 1} (gap or overlap)"
+            )
+            expected = stop
+            lines += stop - first
+        assert expected == end, f"{slot}: landed up to {expected}, produced up to {end}"
+    assert set(ranges) <= set(ends)
+    assert lines == total
+
+
+def committed_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        group = admin.list_group_offsets(settings.kafka_group).get(settings.kafka_group, {})
+    finally:
+        admin.close()
+    return {(tp.topic, tp.partition): meta.offset for tp, meta in group.items() if meta.offset >= 0}
+
+
+def landed_records(err: str) -> int:
+    return int(err.split("kafka landing: ")[-1].split(" records")[0].replace(",", ""))
+
+
+def test_two_drains_in_one_group_land_every_record_once(tmp_path: Path, broker: LocalKafka) -> None:
+    """Two `kafka land --drain` of one group, the second joining while the first has open objects:
+    the rebalance commits what the first landed, the second starts right after it."""
+    settings = group_settings(
+        tmp_path, broker.bootstrap_servers, partitions=6, flush_records=4_000, flush_seconds=30
+    )
+    total = produce(settings, 150_000)  # 450,000 records
+    raw = Path(settings.lake) / "raw"
+    first = landing_process(settings, "--drain")
+    deadline = time.monotonic() + 60
+    while not (raw.exists() and any(raw.rglob("*.json"))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert first.running(), "the first drain must still be running when the second joins"
+    second = landing_process(settings, "--drain")
+    results = [first.wait(timeout=300), second.wait(timeout=300)]
+    errs = [err for _, err in results]
+    assert [code for code, _ in results] == [0, 0], errs
+    for err in errs:
+        assert "Cannot block" not in err, err
+        assert "not committed before the rebalance" not in err, err
+        assert "User rebalance callback throws an error" not in err, err
+    assert "Revoking previously assigned partitions" in errs[0], "no rebalance moved the first's partitions"
+    counts = [landed_records(err) for err in errs]
+    assert all(n > 0 for n in counts), f"both members must have landed records: {counts}"
+    assert sum(counts) == total, f"records read by the two members: {counts}, produced {total}"
+    assert_landed_exactly_once(settings, total)
+    assert committed_offsets(settings) == end_offsets(settings)
+
+
+def test_a_member_joining_a_follower_and_leaving_again_loses_and_repeats_nothing(
+    tmp_path: Path, broker: LocalKafka
+) -> None:
+    """A --follow member, a --drain member that joins (a rebalance) and leaves (another), while records
+    keep coming: every record is landed once, by one of them."""
+    settings = group_settings(
+        tmp_path, broker.bootstrap_servers, partitions=4, flush_records=1_500, flush_seconds=30
+    )
+    total = produce(settings, 20_000)
+    follower = landing_process(settings, "--follow")
+    raw = Path(settings.lake) / "raw"
+    deadline = time.monotonic() + 60
+    while not (raw.exists() and any(raw.rglob("*.json"))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    drainer = landing_process(settings, "--drain")
+    total += produce(settings, 20_000)
+    code, drain_err = drainer.wait(timeout=300)
+    assert code == 0, drain_err
+    total += produce(settings, 5_000)
+    ends = end_offsets(settings)
+    deadline = time.monotonic() + 180
+    while committed_offsets(settings) != ends and time.monotonic() < deadline:
+        time.sleep(0.5)
+    follower.signal(15)
+    code, follow_err = follower.wait(timeout=60)
+    assert code == 0, follow_err
+    for err in (drain_err, follow_err):
+        assert "Cannot block" not in err and "not committed before the rebalance" not in err, err
+    assert follow_err.count("Revoking previously assigned partitions") >= 2, "expected two rebalances"
+    assert landed_records(drain_err) + landed_records(follow_err) == total
+    assert_landed_exactly_once(settings, total)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_drain_against_a_dead_broker_fails_fast_with_one_line(tmp_path: Path) -> None:
+    """Nothing listens at the bootstrap address: the drain fails within the bootstrap timeout (10 s)
+    with one error line naming the servers and what to do, and no noise from the client."""
+    settings = group_settings(tmp_path, f"127.0.0.1:{free_port()}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    env |= {
+        "PINPIPE_DATA_DIR": str(settings.data_dir),
+        "PINPIPE_UID": settings.uid,
+        "PINPIPE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pinpipe", "kafka", "land", "--drain"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode != 0, done.stderr
+    assert elapsed < 15, f"took {elapsed:.1f}s"
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("kafka landing: ")]
+    assert len(lines) == 1, done.stderr  # (the step's start line aside)
+    assert lines[0].startswith("pinpipe: error: ") and settings.kafka_bootstrap in lines[0], lines
+    assert "pinpipe kafka start" in lines[0] and "PINPIPE_KAFKA_BOOTSTRAP" in lines[0], lines
+
+
+def test_broker_gone_mid_drain_ends_the_drain_in_bounded_time(tmp_path: Path) -> None:
+    """The broker stops for good during a drain: the drain fails within its outage limit (plus the
+    request timeouts) with one line, having committed only offsets of durably landed records; the next
+    drain lands the rest, without a gap or an overlap."""
+    broker = LocalKafka(tmp_path / "kafka").start(timeout=180)
+    try:
+        settings = group_settings(
+            tmp_path, broker.bootstrap_servers, partitions=3, flush_records=2_000, flush_seconds=30
+        )
+        total = produce(settings, 150_000)
+        landing = KafkaLanding(settings, timeout=3, outage_timeout=8)
+        failure: list[BaseException] = []
+        stopped_at: list[float] = []
+
+        def drain() -> None:
+            try:
+                landing.run(drain=True)
+            except BaseException as exc:
+                failure.append(exc)
+
+        worker = threading.Thread(target=drain, daemon=True)
+        worker.start()
+        raw = Path(settings.lake) / "raw"
+        deadline = time.monotonic() + 60
+        while not (raw.exists() and any(raw.rglob("*.json"))) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        broker.stop()
+        stopped_at.append(time.monotonic())
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "the drain must end while the broker stays away"
+        took = time.monotonic() - stopped_at[0]
+        assert took < 40, f"took {took:.1f}s after the broker stopped"
+        assert len(failure) == 1 and isinstance(failure[0], PinpipeError), failure
+        message = str(failure[0])
+        assert "\n" not in message and settings.kafka_bootstrap in message, message
+        assert "pinpipe kafka start" in message, message
+        assert landing.report.records < total, "the broker must stop before the drain ends"
+
+        broker.start(timeout=180)
+        covered = {slot: ranges[-1][1] for slot, ranges in landed_ranges(settings).items()}
+        for slot, offset in committed_offsets(settings).items():
+            assert offset <= covered.get(slot, 0), f"{slot}: committed {offset} beyond the landing"
+        assert KafkaLanding(settings).run(drain=True).stopped_by == "drained"
+        assert_landed_exactly_once(settings, total)
+    finally:
+        broker.stop()
