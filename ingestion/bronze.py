@@ -28,7 +28,8 @@ dropped, not quarantined. Bytes that are not UTF-8 and a JSON string escape that
 
 Exactly once: an object whose (key, size) is in the ledger is skipped; records whose
 (topic, partition, offset) are already in bronze (an object rewritten after a crash, overlapping
-objects) are dropped before the append. Run one loader per lake at a time (one writer per table).
+objects) are dropped before the append. One loader per lake at a time (one writer per table): a load
+holds the lake's ``bronze`` lock (ingestion/locks.py).
 A commit builds every table of the batch before it writes the first one, so a record never stops a
 load half-way; the ledger is written last, so a load that stops between two writes (an I/O error)
 reads the same objects again next time and adds only what is missing.
@@ -54,6 +55,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from ingestion.lake import Lake, LakeObject
 from ingestion.landing import parse_object_key, split_lines, strip_bom
+from ingestion.locks import WriterLock
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
 
 LINEAGE_FIELDS: list[pa.Field] = [
@@ -66,6 +68,8 @@ LINEAGE_FIELDS: list[pa.Field] = [
 ]
 
 QUARANTINE = "quarantine"
+IGNORED_NAMED = 5
+"""How many ignored objects a load report names."""
 LEDGER = "_loaded_objects"
 
 INT64_MIN = -(2**63)
@@ -161,6 +165,8 @@ class LoadReport:
     """Objects already in the ledger (loaded before)."""
     objects_ignored: int = 0
     """Objects under raw/ that are not landing objects of this uid's topics (left alone)."""
+    ignored: list[str] = field(default_factory=list)
+    """The first few ignored objects, each with why (so a near-miss name can be found and fixed)."""
     loaded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENTITIES, 0))
     quarantined: int = 0
     duplicates: int = 0
@@ -634,6 +640,9 @@ class BronzeLoader:
             parsed = parse_object_key(obj.key)
             if parsed is None or self.settings.entity_of_topic(parsed.topic) is None:
                 report.objects_ignored += 1
+                if len(report.ignored) < IGNORED_NAMED:
+                    why = "not a landing object name" if parsed is None else "a topic of another uid"
+                    report.ignored.append(f"{obj.key} ({why})")
             elif (obj.key, obj.size) in done:
                 report.objects_skipped += 1
             else:
@@ -641,7 +650,14 @@ class BronzeLoader:
         return todo, report
 
     def load(self, progress: Callable[[int], None] | None = None) -> LoadReport:
-        """Load every new object; calls ``progress(objects_done)`` as it goes."""
+        """Load every new object; calls ``progress(objects_done)`` as it goes.
+
+        One loader per lake: holds the lake's ``bronze`` lock (ingestion/locks.py) while it loads.
+        """
+        with WriterLock(self.lake, "bronze"):
+            return self._load(progress)
+
+    def _load(self, progress: Callable[[int], None] | None) -> LoadReport:
         self.ensure_tables()
         todo, report = self.pending_objects()
         batch = _Batch.empty()

@@ -130,13 +130,9 @@ class KafkaLanding:
             flush_seconds=settings.flush_seconds,
         )
         self.client_id = client_id
-        self.timeout = float(
-            timeout if timeout is not None else settings.kafka_timeout
-        )
+        self.timeout = float(timeout if timeout is not None else settings.kafka_timeout)
         self.outage_timeout = float(
-            outage_timeout
-            if outage_timeout is not None
-            else settings.kafka_outage_timeout
+            outage_timeout if outage_timeout is not None else settings.kafka_outage_timeout
         )
         self.topics = [settings.topic(e) for e in ENTITIES]
         self._next: dict[Any, int] = {}  # TopicPartition → offset after the last record handed to the writer

@@ -3,12 +3,20 @@
 A lake root is a local path or ``s3://bucket/prefix``. Everything below it is addressed by a relative
 key with forward slashes (``raw/topics/...``, ``bronze/pin``). Local writes are atomic and durable
 (temporary file, fsync, rename, fsync of the folder); S3 puts are atomic by nature.
+
+Write-once objects (the raw landing): :meth:`Lake.create_bytes` writes an object only where none
+exists, atomically (locally a hard link of the finished temporary file, which fails if the name
+exists; on S3 a conditional put, ``If-None-Match: *``), and :meth:`Lake.write_once` accepts an
+existing object only if it holds the same bytes: a different one is an error naming the key, never a
+silent replace.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +51,10 @@ def s3_storage_options() -> dict[str, str]:
     if region:
         options["AWS_REGION"] = region
     return options
+
+
+class ObjectConflict(PinpipeError):
+    """A write-once object exists with other bytes."""
 
 
 class Lake:
@@ -83,11 +95,94 @@ class Lake:
         return s3_storage_options() if self.is_s3 else {}
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        """Write an object atomically and durably; a rewrite of the same key replaces it whole."""
+        """Write an object atomically and durably; a rewrite of the same key replaces it whole.
+
+        For state and markers; raw landing objects are written once with :meth:`write_once`.
+        """
         if self.is_s3:
             self.fs.pipe_file(self._path(key), data)
             return
         target = Path(self._path(key))
+        tmp = self._durable_temp(target, data)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._fsync_dir(target.parent)
+
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        """Write an object only if the key is free, atomically; False (nothing written) if it exists."""
+        if self.is_s3:
+            return self._create_s3(key, data)
+        target = Path(self._path(key))
+        tmp = self._durable_temp(target, data)
+        try:
+            os.link(tmp, target)  # fails if the name exists: never replaces an object
+        except FileExistsError:
+            return False
+        except OSError as exc:  # a file system without hard links: exclusive create, then the bytes
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+                raise
+            return self._create_exclusive(target, data)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        self._fsync_dir(target.parent)
+        return True
+
+    def write_once(self, key: str, data: bytes) -> bool:
+        """Create a write-once object; False if it already holds exactly these bytes (a retry).
+
+        Raises ObjectConflict naming the key if it holds other bytes.
+        """
+        if self.create_bytes(key, data):
+            return True
+        existing = self.read_bytes(key)
+        if existing != data:
+            raise ObjectConflict(
+                f"{self.uri(key)} exists with other bytes ({len(existing):,} bytes, not {len(data):,}): "
+                "landing objects are written once; another writer landed this key"
+            )
+        return False
+
+    def _create_s3(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        for attempt in range(8):
+            try:
+                self.fs.pipe_file(path, data, mode="create")
+                return True
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                message = str(exc).lower()
+                if "conflict" in message:  # 409: a concurrent conditional write; one of them wins
+                    time.sleep(0.1 * 2**attempt)
+                    continue
+                if "not implemented" in message or "notimplemented" in message:
+                    # a store without conditional puts: check, then put (the writer's lock keeps
+                    # other writers of the same keys away)
+                    if self.fs.exists(path):
+                        return False
+                    self.fs.pipe_file(path, data)
+                    return True
+                raise
+        raise PinpipeError(f"{self.uri(key)}: conditional writes kept conflicting; try again")
+
+    def _create_exclusive(self, target: Path, data: bytes) -> bool:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._fsync_dir(target.parent)
+        return True
+
+    @staticmethod
+    def _durable_temp(target: Path, data: bytes) -> str:
+        """A temporary file beside ``target`` holding ``data``, fsynced."""
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
         try:
@@ -95,11 +190,14 @@ class Lake:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+        return tmp
+
+    @staticmethod
+    def _fsync_dir(folder: Path) -> None:
+        dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:

@@ -5,7 +5,23 @@ Layout (docs/architecture.md; what the Confluent S3 sink wrote in the original):
     raw/topics/<topic>/partition=<p>/<topic>+<p>+<first offset:010d>.json
 
 one record value per line, in offset order, the offsets of an object contiguous. The key is derived
-from the first offset, so landing the same offsets again rewrites the same key instead of adding a copy.
+from the first offset, so landing the same offsets again finds the same key instead of adding a copy.
+
+**Write-once**: an object is never overwritten (:meth:`ingestion.lake.Lake.create_bytes`: a hard link
+locally, ``If-None-Match: *`` on S3). Landing a key that exists is accepted only as a retry of the same
+records: the same bytes (nothing is written), or, after a crash of a writer whose objects are cut by
+time (the Kafka landing), the same records cut elsewhere: the records the existing object holds are
+skipped and the rest lands as the next object (``<topic>+<p>+<first offset not yet landed>``). An
+existing object that holds *other* records at those offsets is an error naming the key
+(:class:`ingestion.lake.ObjectConflict`), never a silent replace.
+
+**Naming**: the lake sink and the Kafka landing write the same layout and the same names on purpose
+(bronze reads both alike, and bronze keeps each ``(topic, partition, offset)`` once, so two writers of
+one topic in one lake could never both be kept). One topic of one lake therefore has one kind of
+writer: the lake sink (one at a time, by its ``lake-sink.<topic>`` lock, see ingestion/locks.py) or
+the Kafka landing of one cluster's topic (one consumer group; each partition has one owner). Mixing
+them, e.g. ``pinpipe run --via kafka`` after a lake-sink run in the same lake, stops at the first
+colliding key with that error: use another lake (``--lake``) or uid (``--uid``) for the other writer.
 A value that cannot be framed as one line (it holds a newline byte) is landed alone as
 ``<topic>+<p>+<offset:010d>.bin`` with its bytes untouched; the bronze loader reads it as one record.
 Kinesis data lands alike under ``raw/streams/<stream>/<shard>/``.
@@ -22,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingestion.lake import Lake
+from ingestion.lake import Lake, ObjectConflict
 
 _KEY_RE = re.compile(
     r"^raw/topics/(?P<topic>[^/]+)/partition=(?P<partition>\d+)/"
@@ -168,13 +184,35 @@ class LandingWriter:
         topic, partition = slot
         data = b"\n".join(buffer.lines) + b"\n"
         key = object_key(topic, partition, buffer.first_offset)
-        self.lake.write_bytes(key, data)
+        self._land_lines(topic, partition, buffer.first_offset, buffer.lines)
         return LandedObject(key, topic, partition, buffer.first_offset, len(buffer.lines), len(data))
+
+    def _land_lines(self, topic: str, partition: int, first_offset: int, lines: list[bytes]) -> None:
+        """Land records as one write-once object; a retry lands only what is not landed yet."""
+        while lines:
+            key = object_key(topic, partition, first_offset)
+            if self.lake.create_bytes(key, b"\n".join(lines) + b"\n"):
+                return
+            landed = split_lines(self.lake.read_bytes(key))
+            common = min(len(landed), len(lines))
+            if landed[:common] != lines[:common]:
+                raise _conflict(self.lake, key)
+            first_offset += len(landed)
+            lines = lines[len(landed) :]
 
     def _land_single(self, topic: str, partition: int, offset: int, value: bytes) -> LandedObject:
         key = object_key(topic, partition, offset, single=True)
-        self.lake.write_bytes(key, value)
+        if not self.lake.create_bytes(key, value) and self.lake.read_bytes(key) != value:
+            raise _conflict(self.lake, key)
         return LandedObject(key, topic, partition, offset, 1, len(value))
+
+
+def _conflict(lake: Lake, key: str) -> ObjectConflict:
+    return ObjectConflict(
+        f"{lake.uri(key)} exists with other records at these offsets: landing objects are written once, "
+        "and another writer landed this topic in this lake (the lake sink and a Kafka landing of the "
+        "same topics?); use another --lake or --uid for one of them"
+    )
 
 
 def next_offsets(lake: Lake, topic: str) -> dict[int, int]:

@@ -23,7 +23,8 @@ throttling backs off that shard; a deleted stream is waited for, and a stream cr
 same name is read from its start (its creation time is in the checkpoint and in
 ``_stream_created_at``). SIGTERM/SIGINT: commit what was read, then exit.
 
-Run one ingestion per stream set (one writer per table).
+One ingestion per stream set (one writer per table): a run holds the ``stream.<stream>`` lock of
+each of its streams (ingestion/locks.py).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from ingestion.bronze import (
 from ingestion.kinesis import Shard, error_code, is_retryable, kinesis_client, list_shards
 from ingestion.lake import Lake
 from ingestion.landing import strip_bom
+from ingestion.locks import writer_locks
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
 
 log = logging.getLogger(__name__)
@@ -175,7 +177,21 @@ class StreamIngestion:
         progress: Callable[[StreamReport], None] | None = None,
         progress_seconds: float = 5.0,
     ) -> StreamReport:
-        """Read and commit until stopped, or until nothing arrived for ``idle_exit`` seconds."""
+        """Read and commit until stopped, or until nothing arrived for ``idle_exit`` seconds.
+
+        One ingestion per stream: holds the ``stream.<stream>`` lock of each stream (ingestion/locks.py).
+        """
+        names = [f"stream.{state.name}" for state in self.streams.values()]
+        with writer_locks(self.lake, names):
+            return self._run(idle_exit=idle_exit, progress=progress, progress_seconds=progress_seconds)
+
+    def _run(
+        self,
+        *,
+        idle_exit: float | None,
+        progress: Callable[[StreamReport], None] | None,
+        progress_seconds: float,
+    ) -> StreamReport:
         self._open_tables()
         restore = self._handle_signals()
         try:

@@ -24,6 +24,7 @@ from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, s3_storage_options
 from ingestion.local_services.processes import LocalServiceError
 from ingestion.local_services.spark import spark_environment
+from ingestion.locks import FileLock
 from ingestion.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
@@ -92,9 +93,15 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None:
     """Run one dbt command on the project; raises PinpipeError naming the command if it fails.
 
-    The bronze tables are created (empty) first where missing: the sources read all of them.
+    The bronze tables are created (empty) first where missing: the sources read all of them. One dbt
+    per warehouse: holds the lock file ``<warehouse>.lock`` beside the DuckDB file while dbt runs.
     """
     Path(settings.warehouse).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{settings.warehouse}.lock", f"the warehouse {settings.warehouse}"):
+        _run_dbt(settings, args, quiet=quiet)
+
+
+def _run_dbt(settings: Settings, args: list[str], *, quiet: bool) -> None:
     BronzeLoader(settings).ensure_tables()
     command = [
         dbt_executable(),

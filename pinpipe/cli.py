@@ -24,6 +24,7 @@ import click
 
 from emulator.posting import PostingPlan
 from emulator.sinks import SINKS
+from ingestion import locks
 from ingestion.errors import PinpipeError
 from ingestion.local_services.aws import LocalAWS, exports
 from ingestion.local_services.kafka import broker_status, start_background, stop_background
@@ -34,6 +35,9 @@ from pinpipe import __version__, pipeline
 
 NOT_RUNNING = 3
 """Exit code of a status command whose service is not running (the LSB init-script convention)."""
+LOCK_HELD = locks.EX_TEMPFAIL
+"""Exit code when another writer holds a lock the command needs (75, EX_TEMPFAIL): try again later,
+or run with --wait."""
 
 
 @dataclass
@@ -83,10 +87,19 @@ TERMINAL = TerminalReporter()
 @click.option("--lake", help="Lake root: a local path or s3://bucket/prefix (default <data-dir>/lake).")
 @click.option("--uid", help="Names the topics <uid>.pin|geo|user and streams streaming-<uid>-*.")
 @click.option("--debug", is_flag=True, help="On failure, print the traceback as well as the one-line reason.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="When another writer holds a lock this command needs (emulate --sink lake, bronze load, "
+    "stream, run, dbt), wait for it instead of exiting with code 75.",
+)
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, lake: str | None, uid: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context, data_dir: str | None, lake: str | None, uid: str | None, debug: bool, wait: bool
+) -> None:
     """Pinterest-style post events: emulator → lake/Kafka → Delta bronze → dbt silver and gold."""
     del debug  # read by main() before the command runs, so it covers failures anywhere
+    locks.wait_by_default(wait)
     ctx.obj = Context({"data_dir": data_dir, "lake": lake, "uid": uid})
 
 
@@ -503,6 +516,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("PINPIPE_DEBUG", "") not in ("", "0")
     args = [arg for arg in args if arg != "--debug"]  # valid anywhere on the line, not only first
+    if "--wait" in args[1:] and args[0] != "--wait":  # `pinpipe run --wait` means `pinpipe --wait run`
+        args = ["--wait", *(arg for arg in args if arg != "--wait")]
     if not debug:  # a panic in deltalake's Rust code would print its own backtrace; --debug keeps it
         os.environ["RUST_BACKTRACE"] = "0"
     level = os.environ.get("PINPIPE_LOG_LEVEL", "WARNING").upper()
@@ -520,6 +535,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         info("pinpipe: interrupted")
         sys.exit(130)
+    except locks.LockHeld as exc:
+        if debug:
+            traceback.print_exc()
+        info(f"pinpipe: {exc}")
+        sys.exit(LOCK_HELD)
     except PinpipeError as exc:
         fail(str(exc), debug)
     except OSError as exc:

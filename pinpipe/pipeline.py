@@ -25,6 +25,7 @@ from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader, LoadReport, compact
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake
+from ingestion.locks import WriterLock
 from ingestion.settings import Settings
 from ingestion.warehouse import ROUTINE_BUILD, gold_report, gold_row_counts, run_dbt
 
@@ -167,17 +168,21 @@ def land_from_kafka(
             last[0] = time.monotonic()
             reporter.info(f"kafka landing: {report.records:,} records, {report.objects:,} objects so far")
 
-    reporter.info(
-        f"kafka landing: {', '.join(settings.topics.values())} from {settings.kafka_bootstrap} "
-        f"into {settings.lake}"
-    )
     report = KafkaLanding(settings, client_id=client_id).run(drain=drain, stop=stop, progress=progress)
-    reporter.info(report.line())
+    reporter.info(
+        f"{report.line()} ({', '.join(settings.topics.values())} from {settings.kafka_bootstrap} "
+        f"into {settings.lake})"
+    )
     return report
 
 
 def load_bronze(settings: Settings, *, reporter: Reporter = LOG) -> LoadReport:
     """Load the new raw landing objects into the bronze Delta tables (objects loaded before are skipped)."""
+    with WriterLock(Lake(settings.lake), "bronze", notify=reporter.info):  # before any progress shows
+        return _load_bronze(settings, reporter=reporter)
+
+
+def _load_bronze(settings: Settings, *, reporter: Reporter) -> LoadReport:
     loader = BronzeLoader(settings)
     loader.ensure_tables()
     todo, _ = loader.pending_objects()
@@ -186,6 +191,10 @@ def load_bronze(settings: Settings, *, reporter: Reporter = LOG) -> LoadReport:
     reporter.info(report.summary())
     for reason, count in sorted(report.reasons.items()):
         reporter.warning(f"  quarantined {count:,}: {reason}")
+    for ignored in report.ignored:
+        reporter.warning(f"  ignored: {ignored}")
+    if report.objects_ignored > len(report.ignored):
+        reporter.warning(f"  ... and {report.objects_ignored - len(report.ignored):,} more ignored objects")
     return report
 
 
@@ -257,7 +266,16 @@ class MainJob:
 
 def run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter = LOG) -> str:
     """Source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt; returns the
-    gold report."""
+    gold report.
+
+    One main job per lake at a time: it holds the lake's ``main-job`` lock throughout (a second one is
+    refused with LockHeld, or waits with ``pinpipe --wait``), and each step takes its own lock too.
+    """
+    with WriterLock(Lake(settings.lake), "main-job", notify=reporter.info):
+        return _run_main_job(settings, job, reporter=reporter)
+
+
+def _run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter) -> str:
     started = time.monotonic()
     build_source_db(settings, job.rows, job.db_seed, force=job.force, reporter=reporter)
     post_once(

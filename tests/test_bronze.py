@@ -130,6 +130,10 @@ def test_objects_of_other_topics_are_left_alone(settings: Settings) -> None:
     lake.write_bytes("raw/topics/notes.txt", b"hello")
     report = BronzeLoader(settings).load()
     assert (report.objects_ignored, report.records_loaded) == (2, 0)
+    assert sorted(report.ignored) == [
+        f"{object_key('ffffffffffff.pin', 0, 0)} (a topic of another uid)",
+        "raw/topics/notes.txt (not a landing object name)",
+    ]
 
 
 def test_compaction_keeps_every_row(settings: Settings) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingestion.lake import Lake
+import pytest
+
+from ingestion.lake import Lake, ObjectConflict
 from ingestion.landing import LandingWriter, next_offsets, object_key, parse_object_key, split_lines
 
 
@@ -81,7 +83,7 @@ def test_value_with_newline_is_landed_alone_untouched(tmp_path: Path) -> None:
     assert lake.read_bytes(landed[1].key) == b'{\n"a": 2}'
 
 
-def test_rewrite_of_same_range_replaces_the_object(tmp_path: Path) -> None:
+def test_rewrite_of_same_range_keeps_the_one_object(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path))
     for _ in range(2):
         writer = LandingWriter(lake, flush_records=10)
@@ -90,6 +92,58 @@ def test_rewrite_of_same_range_replaces_the_object(tmp_path: Path) -> None:
         writer.flush_all()
     assert [o.key for o in lake.list("raw/")] == [object_key("t", 0, 0)]
     assert not any(".tmp-" in str(p) for p in tmp_path.rglob("*"))
+
+
+def test_an_object_is_never_replaced_by_other_records(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    first = LandingWriter(lake, flush_records=10)
+    first.add("t", 0, 0, b'{"from": "lake sink"}')
+    first.add("t", 0, 1, b"{\n}")
+    first.flush_all()
+    other = LandingWriter(lake, flush_records=10)
+    other.add("t", 0, 0, b'{"from": "kafka"}')
+    with pytest.raises(ObjectConflict, match=r"t\+0\+0000000000\.json exists with other records"):
+        other.flush_all()
+    with pytest.raises(ObjectConflict, match=r"t\+0\+0000000001\.bin"):
+        other.add("t", 0, 1, b"{\n\n}")
+    assert lake.read_bytes(object_key("t", 0, 0)) == b'{"from": "lake sink"}\n'
+    assert lake.read_bytes(object_key("t", 0, 1, single=True)) == b"{\n}"
+    assert not any(".tmp-" in str(p) for p in tmp_path.rglob("*"))
+
+
+def test_a_retry_cut_elsewhere_lands_only_what_is_missing(tmp_path: Path) -> None:
+    """A Kafka landing that crashed before its commit lands the same offsets again, possibly cut into
+    other objects (time-based flushes): the records already landed are skipped, never rewritten."""
+    lake = Lake(str(tmp_path))
+    values = [b'{"i": %d}' % i for i in range(8)]
+    before = LandingWriter(lake, flush_records=3)
+    for offset in range(3):
+        before.add("t", 0, offset, values[offset])
+    retry = LandingWriter(lake, flush_records=100)
+    for offset in range(6):
+        retry.add("t", 0, offset, values[offset])
+    (landed,) = retry.flush_all()
+    assert (landed.first_offset, landed.records) == (0, 6)
+    assert {o.key: lake.read_bytes(o.key) for o in lake.list("raw/")} == {
+        object_key("t", 0, 0): b"".join(v + b"\n" for v in values[0:3]),
+        object_key("t", 0, 3): b"".join(v + b"\n" for v in values[3:6]),
+    }
+    shorter = LandingWriter(lake, flush_records=100)  # a retry that holds less than was landed
+    for offset in range(2):
+        shorter.add("t", 0, offset, values[offset])
+    shorter.flush_all()
+    assert len(list(lake.list("raw/"))) == 2
+    assert next_offsets(lake, "t") == {0: 6}
+
+
+def test_write_once_accepts_the_same_bytes_only(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    assert lake.write_once("raw/x.json", b"a\n") is True
+    assert lake.write_once("raw/x.json", b"a\n") is False
+    with pytest.raises(ObjectConflict, match=r"raw/x\.json exists with other bytes"):
+        lake.write_once("raw/x.json", b"b\n")
+    assert lake.read_bytes("raw/x.json") == b"a\n"
+    assert lake.create_bytes("raw/x.json", b"c") is False
 
 
 def test_next_offsets_continue_after_the_last_object(tmp_path: Path) -> None:

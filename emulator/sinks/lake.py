@@ -3,10 +3,15 @@
 Each topic ``<uid>.<entity>`` is treated as a log with ``settings.partitions`` partitions; a record
 goes to partition ``index % partitions`` at the next offset of that partition, continuing after what
 is already landed. The objects look exactly like the ones the Kafka landing writes.
+
+One lake sink per topic and lake: the sink takes the ``lake-sink.<topic>`` lock of each of its topics
+(ingestion/locks.py) before it reads where the topics end, and holds them until ``close``. A second
+sink is refused (LockHeld) or, with ``--wait``, continues after the first one's records.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 
@@ -14,6 +19,7 @@ from emulator.sinks.base import SinkStats
 from emulator.source import Event
 from ingestion.lake import Lake
 from ingestion.landing import LandingWriter, next_offsets
+from ingestion.locks import writer_locks
 from ingestion.settings import ENTITIES, Settings
 
 
@@ -25,6 +31,10 @@ class LakeSink:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.lake = Lake(settings.lake)
+        self._locks = contextlib.ExitStack()
+        self._locks.enter_context(
+            writer_locks(self.lake, [f"lake-sink.{settings.topic(entity)}" for entity in ENTITIES])
+        )
         self.writer = LandingWriter(
             self.lake,
             flush_records=settings.flush_records,
@@ -33,10 +43,14 @@ class LakeSink:
         )
         self._lock = threading.Lock()
         self._next: dict[tuple[str, int], int] = {}
-        for entity in ENTITIES:
-            topic = settings.topic(entity)
-            for partition, offset in next_offsets(self.lake, topic).items():
-                self._next[(topic, partition)] = offset
+        try:
+            for entity in ENTITIES:
+                topic = settings.topic(entity)
+                for partition, offset in next_offsets(self.lake, topic).items():
+                    self._next[(topic, partition)] = offset
+        except BaseException:
+            self._locks.close()
+            raise
         self._stats = SinkStats()
         self._written = 0
 
@@ -64,7 +78,10 @@ class LakeSink:
             return SinkStats(self._stats.delivered, self._stats.failed)
 
     def close(self) -> SinkStats:
-        """Land every buffered record."""
+        """Land every buffered record, then let the topics' locks go."""
         with self._lock:
-            self._count(self.writer.flush_all())
+            try:
+                self._count(self.writer.flush_all())
+            finally:
+                self._locks.close()
             return SinkStats(self._stats.delivered, self._stats.failed)
