@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -155,24 +156,48 @@ CATEGORIES = {
 }
 
 
+# Plausible values (docs/data-contract.md#plausible-values).
+MAX_FOLLOWER_COUNT = 1_000_000_000
+AGE_RANGE = (13, 100)
+EARLIEST_TIMESTAMP = datetime(2009, 1, 1)
+ISO_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?",
+    re.ASCII,
+)
+
+
 def reference_follower_count(value: Any) -> int | None:
-    """'46k' -> 46000, '6M' -> 6000000, '437' -> 437, '0' -> 0, anything else -> None."""
+    """'46k' -> 46000, '6M' -> 6000000, '437' -> 437, '0' -> 0, more than a billion or anything
+    else -> None."""
     if not isinstance(value, str) or not value:
         return None
     multiplier = {"k": 1_000, "M": 1_000_000}.get(value[-1], 1)
     digits = value[:-1] if multiplier > 1 else value
-    if not digits.isascii() or not digits.isdigit():
+    # at most 15 digits, 12 before `k`, 9 before `M` (a bigint cannot overflow)
+    max_digits = {1: 15, 1_000: 12, 1_000_000: 9}[multiplier]
+    if not digits.isascii() or not digits.isdigit() or len(digits) > max_digits:
         return None
-    return int(digits) * multiplier
+    count = int(digits) * multiplier
+    return count if count <= MAX_FOLLOWER_COUNT else None
 
 
-def reference_posts(records: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
-    """Clean the first delivery of each record and join pin, geo and user on the index."""
+def reference_posts(
+    records: Mapping[str, Sequence[Mapping[str, Any]]], received_at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Clean the first delivery of each record and join pin, geo and user on the index.
+
+    ``received_at`` is when the records reached bronze (naive UTC; default now): no timestamp is
+    plausible after it. A negative index is not a post.
+    """
+    received = received_at or datetime.now(UTC).replace(tzinfo=None)
     firsts: dict[str, dict[int, Mapping[str, Any]]] = {}
     for entity in ENTITIES:
         firsts[entity] = {}
         for record in records[entity]:
-            firsts[entity].setdefault(int(record[INDEX_FIELD[entity]]), record)
+            index = int(record[INDEX_FIELD[entity]])
+            if index >= 0:
+                firsts[entity].setdefault(index, record)
     posts = []
     for ind in sorted(set(firsts["pin"]) & set(firsts["geo"]) & set(firsts["user"])):
         pin, geo, user = firsts["pin"][ind], firsts["geo"][ind], firsts["user"][ind]
@@ -183,8 +208,8 @@ def reference_posts(records: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[
         )
         category = pin["category"] if pin["category"] in CATEGORIES else None
         poster = None if pin["poster_name"] in PLACEHOLDERS["poster_name"] else pin["poster_name"]
-        posted = reference_timestamp(geo["timestamp"])
-        joined = reference_timestamp(user["date_joined"])
+        posted = reference_timestamp(geo["timestamp"], received)
+        joined = reference_timestamp(user["date_joined"], received)
         age = reference_age(user["age"])
         posts.append(
             {
@@ -204,24 +229,29 @@ def reference_posts(records: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[
     return posts
 
 
-def reference_timestamp(value: Any) -> datetime | None:
-    """ISO-8601 text -> naive UTC datetime, None when it does not parse."""
+def reference_timestamp(value: Any, received_at: datetime | None = None) -> datetime | None:
+    """ISO-8601 text -> naive UTC datetime; None when it does not parse or is implausible (before
+    2009-01-01 or after ``received_at``)."""
+    if not isinstance(value, str) or not ISO_TIMESTAMP.fullmatch(value):
+        return None
     try:
         parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError):
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    if parsed < EARLIEST_TIMESTAMP or (received_at is not None and parsed > received_at):
+        return None
     return parsed
 
 
 def reference_age(value: Any) -> int | None:
-    """An integer age in 0..120, else None."""
+    """An integer age in 13..100, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
         value = int(value)
-    return value if isinstance(value, int) and 0 <= value <= 120 else None
+    return value if isinstance(value, int) and AGE_RANGE[0] <= value <= AGE_RANGE[1] else None
 
 
 def reference_age_group(age: int | None) -> str | None:

@@ -14,7 +14,9 @@
     {{ null_if_placeholder('title', 'title') }} as title,
     {{ null_if_placeholder('description', 'description') }} as description,
     -- digits as they are, `<digits>k` times 1,000, `<digits>M` times 1,000,000, anything else NULL;
-    -- the digit counts are bounded so that the multiplication cannot overflow a bigint
+    -- the digit counts are bounded so that the multiplication cannot overflow a bigint. A count
+    -- above var('pinpipe_max_follower_count') is implausible and NULL too.
+    {%- set parsed_follower_count -%}
     case
         when {{ regex_full_match(follower_count, '[0-9]{1,15}') }}
             then try_cast({{ follower_count }} as bigint)
@@ -22,6 +24,11 @@
             then try_cast(substring({{ follower_count }}, 1, length({{ follower_count }}) - 1) as bigint) * 1000
         when {{ regex_full_match(follower_count, '[0-9]{1,9}M') }}
             then try_cast(substring({{ follower_count }}, 1, length({{ follower_count }}) - 1) as bigint) * 1000000
+    end
+    {%- endset %}
+    case
+        when ({{ parsed_follower_count }}) <= {{ var('pinpipe_max_follower_count') }}
+            then ({{ parsed_follower_count }})
     end as follower_count,
     {{ null_if_placeholder('poster_name', 'poster_name') }} as poster_name,
     {{ null_if_placeholder('tag_list', 'tag_list') }} as tag_list,
@@ -44,7 +51,7 @@
     country,
     {{ parse_double_in_range('latitude', -90, 90) }} as latitude,
     {{ parse_double_in_range('longitude', -180, 180) }} as longitude,
-    {{ parse_iso_timestamp('timestamp') }} as posted_at
+    {{ plausible_timestamp(parse_iso_timestamp('timestamp')) }} as posted_at
 {%- endmacro %}
 
 {% macro geo_cleaned_columns() -%}
@@ -61,11 +68,12 @@
 {%- endmacro %}
 
 {% macro user_cleaned_columns() -%}
+    {%- set age_range = var('pinpipe_age_range') -%}
     index_value as ind,
     -- one space between the parts; NULL when either part is NULL
     (first_name || ' ' || last_name) as user_name,
-    {{ parse_integer_in_range('age', 0, 120, max_digits=3) }} as age,
-    {{ parse_iso_timestamp('date_joined') }} as date_joined,
+    {{ parse_integer_in_range('age', age_range[0], age_range[1], max_digits=3) }} as age,
+    {{ plausible_timestamp(parse_iso_timestamp('date_joined')) }} as date_joined,
     first_name,
     last_name
 {%- endmacro %}

@@ -4,7 +4,8 @@
 
 {#-
     The valid records of a bronze stream table (`relation`) with the typed index `key` added
-    (`cast(<index_field> as bigint)`), one per index: the first to arrive (earliest _arrival_at,
+    (`try_cast(<index_field> as bigint)`; a row whose index is negative or does not cast is left
+    out: it is not a post), one per index: the first to arrive (earliest _arrival_at,
     then stream incarnation, shard and sequence number, compared as numbers). Quarantined records
     (`_quarantine_reason` set) are left out.
 -#}
@@ -12,10 +13,11 @@
     select * from (
         select
             bronze.*,
-            cast(bronze.{{ index_field }} as bigint) as {{ key }}
+            try_cast(bronze.{{ index_field }} as bigint) as {{ key }}
         from {{ relation }} as bronze
         where bronze._quarantine_reason is null
     ) as deliveries
+    where {{ key }} >= 0
     qualify row_number() over (
         partition by {{ key }}
         order by

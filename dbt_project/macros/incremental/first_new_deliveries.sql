@@ -3,13 +3,14 @@
     macros/_macros.yml). One row per index: the earliest _ingested_at, then the lowest (_topic,
     _partition, _offset). An incremental run reads only the deliveries ingested since the latest
     _ingested_at in silver less `pinpipe_incremental_lookback_hours` (a safety margin), of indexes
-    silver does not hold yet.
+    silver does not hold yet. The index is typed with try_cast (bronze accepts only indexes that
+    cast, this is belt and braces); a row whose index is negative or does not cast is left out.
 -#}
 {% macro first_new_deliveries(relation, index_field, key) -%}
     select * from (
         select
             bronze.*,
-            cast(bronze.{{ index_field }} as bigint) as {{ key }}
+            try_cast(bronze.{{ index_field }} as bigint) as {{ key }}
         from {{ relation }} as bronze
         {% if is_incremental() -%}
             where
@@ -18,10 +19,13 @@
                 ) }}
                 and not exists (
                     select 1 from {{ this }} as already_loaded
-                    where already_loaded.ind = cast(bronze.{{ index_field }} as bigint)
+                    where already_loaded.ind = try_cast(bronze.{{ index_field }} as bigint)
                 )
     {%- endif %}
     ) as deliveries
+    -- a post's index is a non-negative bigint: any other is not a post (counted as lost, column `ind`,
+    -- by the no_values_lost_in_cleaning warnings)
+    where {{ key }} >= 0
     qualify row_number() over (
         partition by {{ key }}
         order by _ingested_at asc nulls last, _topic asc, _partition asc, _offset asc

@@ -72,6 +72,22 @@ cases as (
         cast(year({{ timestamp_tz_literal('2021-06-01 12:00:00+00') }}) as {{ dbt.type_string() }}) as actual,
         '2021' as expected
 
+    union all
+
+    select
+        'utc_wall_clock: an instant as its UTC wall-clock time' as macro_name,
+        cast(
+            {{ utc_wall_clock(timestamp_tz_literal('2021-06-01 12:00:00+02:00')) }} as {{ dbt.type_string() }}
+        ) as actual,
+        '2021-06-01 10:00:00' as expected
+
+    union all
+
+    select
+        'timestamp_ntz_literal' as macro_name,
+        cast({{ timestamp_ntz_literal('2009-01-01 00:00:00') }} as {{ dbt.type_string() }}) as actual,
+        '2009-01-01 00:00:00' as expected
+
 ),
 
 disagreements as (

@@ -6,11 +6,15 @@
     Silver keeps such rows with NULL in that field; this test counts them so they show up in every
     run, and its failing rows say which delivery, column and raw value.
 
-    Arguments: raw_relation (the bronze source), columns (names, the same in silver and bronze).
+    A delivery whose index is not a post's (negative, or not a bigint) is left out of silver
+    altogether: each such bronze row counts as one value lost, column `ind`.
+
+    Arguments: raw_relation (the bronze source), columns (names, the same in silver and bronze),
+    index_field (the bronze field of the index: `index` or `ind`).
     Silver and bronze rows are matched on the lineage key (_topic, _partition, _offset). One test
     per model, so a run reads each bronze table once for these checks.
 -#}
-{% test no_values_lost_in_cleaning(model, raw_relation, columns) %}
+{% test no_values_lost_in_cleaning(model, raw_relation, columns, index_field) %}
     {#-
         Only the bronze rows ingested between the earliest and the latest `_ingested_at` of the
         silver rows tested can match: that range is read first and written into the SQL as
@@ -34,7 +38,16 @@
                 ~ ' and ' ~ timestamp_tz_literal(bounds[1]) -%}
         {%- endif -%}
     {%- endif -%}
-    {%- set cleaned_columns, raw_columns, paired_columns, lost_selects = [], [], [], [] -%}
+    {%- set cleaned_columns, paired_columns = [], [] -%}
+    {#- the deliveries left out of silver: their index is not a post's -#}
+    {%- set raw_columns = [
+        'try_cast(bronze.' ~ index_field ~ ' as bigint) as post_index',
+        'bronze.' ~ index_field ~ ' as raw_index',
+    ] -%}
+    {%- set lost_selects = [
+        "select _topic, _partition, _offset, 'ind' as column_name, raw_index as raw_value from raw"
+        ~ " where post_index is null or post_index < 0"
+    ] -%}
 {%- for column in columns -%}
     {%- do cleaned_columns.append(column ~ ' as cleaned_' ~ column) -%}
     {%- do raw_columns.append(column ~ ' as raw_' ~ column) -%}
@@ -66,7 +79,7 @@ raw as (
         _partition,
         _offset,
         {{ raw_columns | join(',\n            ') }}
-    from {{ raw_relation }}
+    from {{ raw_relation }} as bronze
     where {{ ingested_within }}
 
 ),
