@@ -103,6 +103,8 @@ def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None
 
 def _run_dbt(settings: Settings, args: list[str], *, quiet: bool) -> None:
     BronzeLoader(settings).ensure_tables()
+    if settings.dbt_target == "duckdb":
+        ensure_warehouse_writable(settings.warehouse)
     command = [
         dbt_executable(),
         *args,
@@ -113,7 +115,9 @@ def _run_dbt(settings: Settings, args: list[str], *, quiet: bool) -> None:
     ]
     if quiet:
         command.insert(1, "--quiet")
-    completed = subprocess.run(command, env=dbt_environment(settings), cwd=PROJECT_ROOT, check=False)
+    completed = subprocess.run(
+        command, env=dbt_environment(settings), cwd=PROJECT_ROOT, check=False, stderr=sys.stderr
+    )
     if completed.returncode != 0:
         raise PinpipeError(
             f"`dbt {' '.join(args)}` failed (exit {completed.returncode}); see its output above"
@@ -121,6 +125,30 @@ def _run_dbt(settings: Settings, args: list[str], *, quiet: bool) -> None:
 
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>\S+) \(PID (?P<pid>\d+)\)")
+
+
+def _lock_holder_message(path: Path, exc: duckdb.Error) -> PinpipeError | None:
+    holder = _LOCK_HOLDER.search(str(exc))
+    if holder is None:
+        return None
+    return PinpipeError(
+        f"the warehouse {path} is in use by another process ({Path(holder['program']).name}, "
+        f"PID {holder['pid']}): wait until it finishes, then try again"
+    )
+
+
+def ensure_warehouse_writable(warehouse: str | Path) -> None:
+    """Fail in one line, before dbt starts, when another process has the DuckDB file open (a reader
+    too: DuckDB lets one process write only while no other has the file open)."""
+    path = Path(warehouse).expanduser()
+    if not path.is_file():
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.IOException as exc:
+        raise _lock_holder_message(path, exc) or PinpipeError(
+            f"cannot open the warehouse {path}: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def connect_read_only(warehouse: str | Path) -> duckdb.DuckDBPyConnection:
@@ -131,12 +159,8 @@ def connect_read_only(warehouse: str | Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as exc:
-        holder = _LOCK_HOLDER.search(str(exc))
-        if holder is None:
-            raise PinpipeError(f"cannot open the warehouse {path}: {str(exc).splitlines()[0]}") from None
-        raise PinpipeError(
-            f"the warehouse {path} is in use by another process ({Path(holder['program']).name}, "
-            f"PID {holder['pid']}): wait until it finishes, then try again"
+        raise _lock_holder_message(path, exc) or PinpipeError(
+            f"cannot open the warehouse {path}: {str(exc).splitlines()[0]}"
         ) from None
 
 

@@ -12,12 +12,14 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -70,6 +72,9 @@ class TerminalReporter(pipeline.Reporter):
 
     @contextmanager
     def progress(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        if not sys.stderr.isatty():  # a bar in a log file is only its label: the summary line says it
+            yield lambda _step: None
+            return
         with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
             yield bar.update
 
@@ -518,8 +523,8 @@ def main(argv: list[str] | None = None) -> None:
     args = [arg for arg in args if arg != "--debug"]  # valid anywhere on the line, not only first
     if "--wait" in args[1:] and args[0] != "--wait":  # `pinpipe run --wait` means `pinpipe --wait run`
         args = ["--wait", *(arg for arg in args if arg != "--wait")]
-    if not debug:  # a panic in deltalake's Rust code would print its own backtrace; --debug keeps it
-        os.environ["RUST_BACKTRACE"] = "0"
+    if not debug:
+        divert_native_stderr()
     level = os.environ.get("PINPIPE_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("botocore", "boto3", "urllib3", "s3fs", "aiobotocore"):
@@ -553,6 +558,25 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def divert_native_stderr() -> Path | None:
+    """Send what native libraries write straight to file descriptor 2 (a Rust panic in deltalake, a
+    C++ abort message) to a log file, so a failure stays one line; Python's own stderr, and dbt's,
+    keep the terminal. Returns the log file (None if it cannot be opened: then nothing changes)."""
+    log = Path(tempfile.gettempdir()) / f"pinpipe-{os.getuid()}" / "native-stderr.log"
+    try:
+        log.parent.mkdir(mode=0o700, exist_ok=True)
+        target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        return None
+    terminal = os.dup(2)
+    sys.stderr.flush()
+    sys.stderr = open(terminal, "w", buffering=1, errors="backslashreplace")  # noqa: SIM115 (for the process)
+    os.dup2(target, 2)
+    os.close(target)
+    os.environ["RUST_BACKTRACE"] = "0"  # the panic message alone is enough in that log
+    return log
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message."""
     for line in str(exc).splitlines():
@@ -566,6 +590,8 @@ def describe_os_error(exc: OSError) -> str:
     where = f" {exc.filename}" if exc.filename else ""  # one path, or none
     if exc.errno == errno.ENOSPC:
         return f"no space left on the device{where}: free some space, then run the command again"
+    if exc.errno == errno.EROFS:
+        return f"cannot write{where}: the file system is read-only; choose a writable --data-dir or --lake"
     if isinstance(exc, PermissionError):
         return f"permission denied on{where or ' a file'}: check the folder's owner and mode"
     if isinstance(exc, NotADirectoryError | FileExistsError):

@@ -15,6 +15,7 @@ import click
 import duckdb
 import pytest
 
+from emulator.posting import PostingPlan
 from ingestion.settings import Settings
 from pinpipe import __version__, pipeline
 from pinpipe.cli import NOT_RUNNING, cli
@@ -72,25 +73,43 @@ class Failure:
     args: tuple[str, ...]
     expected: str
     prepare: Callable[[Path], dict[str, str]] = lambda _tmp: {}
+    exit_code: int = 1
+
+
+def hold(code: str, *args: str) -> str:
+    """Run ``code`` in a second process that holds something until the test ends; its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"{code}\nprint('ready', flush=True)\nimport time; time.sleep(120)", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    HOLDERS.append(holder)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    return str(holder.pid)
 
 
 def holding_the_warehouse(tmp: Path) -> dict[str, str]:
     """A second process holds the warehouse's write lock until the test ends."""
     warehouse = tmp / "busy.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-            "time.sleep(120)",
-            str(warehouse),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    pid = hold("import duckdb, sys; c = duckdb.connect(sys.argv[1])", str(warehouse))
+    return {"PINPIPE_WAREHOUSE": str(warehouse), "HOLDER_PID": pid}
+
+
+def reading_the_warehouse(tmp: Path) -> dict[str, str]:
+    """A notebook (a second process) has the warehouse open read-only: dbt cannot write it."""
+    warehouse = tmp / "read.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    pid = hold("import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True)", str(warehouse))
+    return {"PINPIPE_WAREHOUSE": str(warehouse), "HOLDER_PID": pid}
+
+
+def running_main_job(tmp: Path) -> dict[str, str]:
+    """Another `pinpipe run` holds the lake's main-job lock."""
+    code = (
+        "import sys\nfrom ingestion.lake import Lake\nfrom ingestion.locks import WriterLock\n"
+        "WriterLock(Lake(sys.argv[1]), 'main-job').__enter__()"
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-    HOLDERS.append(holder)
-    return {"PINPIPE_WAREHOUSE": str(warehouse), "HOLDER_PID": str(holder.pid)}
+    return {"HOLDER_PID": hold(code, str(tmp / "data" / "lake"))}
 
 
 def empty_warehouse(tmp: Path) -> dict[str, str]:
@@ -123,7 +142,37 @@ def source_db_of_seed_1(tmp: Path) -> dict[str, str]:
     return {}
 
 
+def mounted(folder: Path, *options: str) -> Path:
+    """``folder`` as a mount point of its own (a tmpfs, or a read-only bind), unmounted at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system for this case needs root (CI runs as root)")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", *options, str(folder)], check=True)
+    MOUNTS.append(folder)
+    return folder
+
+
+def read_only_data_folder(tmp: Path) -> dict[str, str]:
+    folder = tmp / "read-only"
+    folder.mkdir()
+    mounted(folder, "--bind", str(folder))
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+    return {"PINPIPE_DATA_DIR": str(folder / "data")}
+
+
+def full_disk(tmp: Path) -> dict[str, str]:
+    """A lake on a small file system with landing objects on it and no space left for bronze."""
+    disk = mounted(tmp / "disk", "-t", "tmpfs", "-o", "size=16m", "tmpfs")
+    settings = Settings(data_dir=tmp / "data", lake=str(disk / "lake"))
+    pipeline.build_source_db(settings, 3000, 0)
+    pipeline.emulate(settings, PostingPlan(events=3000), "lake")
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(b"\0" * max(0, free - 64 * 1024))
+    return {"PINPIPE_LAKE": str(disk / "lake")}
+
+
 HOLDERS: list[subprocess.Popen[str]] = []
+MOUNTS: list[Path] = []
 
 FAILURES = [
     Failure(
@@ -150,6 +199,34 @@ FAILURES = [
         ("bronze", "load"),
         "pinpipe: error: the lake root {tmp}/a-file is a file, not a folder: check PINPIPE_LAKE or --lake",
         lake_is_a_file,
+    ),
+    Failure(
+        "dbt while a notebook has the warehouse open read-only",
+        ("dbt", "build"),
+        "pinpipe: error: the warehouse {tmp}/read.duckdb is in use by another process (python{any}, PID "
+        "{HOLDER_PID}): wait until it finishes, then try again",
+        reading_the_warehouse,
+    ),
+    Failure(
+        "a second main job on one lake",
+        ("run", "--rows", "20", "--events", "5"),
+        "pinpipe: the main-job lock of the lake {tmp}/data/lake is held by pid {HOLDER_PID} on host "
+        "{any} since {any}; try again later or run with --wait",
+        running_main_job,
+        exit_code=75,
+    ),
+    Failure(
+        "a read-only data folder",
+        ("db", "build", "--rows", "10"),
+        "pinpipe: error: cannot write {tmp}/read-only/data: the file system is read-only; choose a "
+        "writable --data-dir or --lake",
+        read_only_data_folder,
+    ),
+    Failure(
+        "a full disk under bronze load",
+        ("bronze", "load"),
+        "pinpipe: error: no space left on the device{any}: free some space, then run the command again",
+        full_disk,
     ),
     Failure(
         "a missing PINPIPE_CONFIG file",
@@ -192,17 +269,20 @@ def test_every_failure_is_one_line(failure: Failure, tmp_path: Path) -> None:
     try:
         values = {"tmp": str(tmp_path), **failure.prepare(tmp_path)}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
-        env.update({k: v for k, v in values.items() if k.startswith("PINPIPE_")})
         env["PINPIPE_DATA_DIR"] = str(tmp_path / "data")
+        env.update({k: v for k, v in values.items() if k.startswith("PINPIPE_")})
         done = subprocess.run(
             [str(PINPIPE), *failure.args], env=env, capture_output=True, text=True, timeout=120, check=False
         )
     finally:
         while HOLDERS:
             HOLDERS.pop().kill()
+        while MOUNTS:
+            subprocess.run(["umount", "--lazy", str(MOUNTS.pop())], check=False)
     pattern = re.escape(failure.expected.format(any="\0", **values)).replace("\0", ".*")
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 1 and len(lines) == 1 and re.fullmatch(pattern, lines[0]), done.stderr
+    assert done.returncode == failure.exit_code, done.stderr
+    assert len(lines) == 1 and re.fullmatch(pattern, lines[0]), done.stderr
     assert done.stdout == ""
 
 
