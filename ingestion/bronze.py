@@ -165,6 +165,8 @@ class LoadReport:
     """Objects already in the ledger (loaded before)."""
     objects_ignored: int = 0
     """Objects under raw/ that are not landing objects of this uid's topics (left alone)."""
+    stale_temp_files_removed: int = 0
+    """Temporary files of killed writers removed from raw/ (older than an hour)."""
     ignored: list[str] = field(default_factory=list)
     """The first few ignored objects, each with why (so a near-miss name can be found and fixed)."""
     loaded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENTITIES, 0))
@@ -631,8 +633,12 @@ class BronzeLoader:
         return set(zip(ledger["landing_object"].to_pylist(), ledger["size"].to_pylist(), strict=True))
 
     def pending_objects(self) -> tuple[list[LakeObject], LoadReport]:
-        """New landing objects of this uid's topics, in key order, and a report of what was skipped."""
+        """New landing objects of this uid's topics, in key order, and a report of what was skipped.
+
+        Temporary files that a killed writer left under raw/ are removed on the way.
+        """
         report = LoadReport()
+        report.stale_temp_files_removed = self.lake.remove_stale_temp_files("raw/")
         done = self.loaded_objects()
         todo: list[LakeObject] = []
         for obj in sorted(self.lake.list("raw/topics/"), key=lambda o: o.key):

@@ -13,6 +13,7 @@ silent replace.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -55,6 +56,21 @@ def s3_storage_options() -> dict[str, str]:
 
 class ObjectConflict(PinpipeError):
     """A write-once object exists with other bytes."""
+
+
+TEMP_PREFIX = ".tmp-"
+"""Temporary files of local writes start with this; listings skip them."""
+STALE_TEMP_SECONDS = 3600.0
+"""A temporary file older than this was left by a killed writer (live ones last milliseconds)."""
+
+
+def _umask() -> int:
+    """The process's umask, from /proc (setting it to read it back would race the other threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 class Lake:
@@ -184,8 +200,10 @@ class Lake:
     def _durable_temp(target: Path, data: bytes) -> str:
         """A temporary file beside ``target`` holding ``data``, fsynced."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=target.suffix)
         try:
+            # mkstemp makes the file 0600; an object gets the mode of any file the user writes (umask)
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -222,7 +240,7 @@ class Lake:
                 return
             for dirpath, _dirs, files in os.walk(base):
                 for name in files:
-                    if name.startswith(".tmp-"):
+                    if name.startswith(TEMP_PREFIX):
                         continue
                     full = Path(dirpath) / name
                     yield LakeObject(full.relative_to(self._base).as_posix(), full.stat().st_size)
@@ -232,9 +250,27 @@ class Lake:
             return
         for full, info in self.fs.find(path, detail=True).items():
             name = full.rsplit("/", 1)[-1]
-            if name.startswith(".tmp-"):
+            if name.startswith(TEMP_PREFIX):
                 continue
             yield LakeObject(full[len(self._base) + 1 :], int(info.get("size", 0)))
+
+    def remove_stale_temp_files(self, prefix: str, older_than: float = STALE_TEMP_SECONDS) -> int:
+        """Remove the temporary files below a local folder key that a killed writer left behind (a
+        live writer's temporary file exists for milliseconds); returns how many. Nothing on S3,
+        where a put is atomic and leaves none."""
+        if self.is_s3:
+            return 0
+        base = Path(self._path(prefix))
+        removed = 0
+        deadline = time.time() - older_than
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                path = Path(dirpath) / name
+                with contextlib.suppress(FileNotFoundError):
+                    if name.startswith(TEMP_PREFIX) and path.stat().st_mtime < deadline:
+                        path.unlink()
+                        removed += 1
+        return removed
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove everything below a folder key (used by `--fresh` style resets and tests)."""

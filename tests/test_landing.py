@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+from ingestion.bronze import BronzeLoader
 from ingestion.lake import Lake, ObjectConflict
 from ingestion.landing import LandingWriter, next_offsets, object_key, parse_object_key, split_lines
+from ingestion.settings import Settings
 
 
 class FakeClock:
@@ -155,3 +159,26 @@ def test_next_offsets_continue_after_the_last_object(tmp_path: Path) -> None:
     writer.flush_all()
     assert next_offsets(lake, "t") == {0: 10, 2: 1}
     assert next_offsets(lake, "other") == {}
+
+
+def test_objects_follow_the_umask_and_stale_temp_files_are_swept(tmp_path: Path) -> None:
+    """Landing objects get the mode of any file the user writes (not mkstemp's 0600), and the
+    temporary file a killed writer left is removed by the next bronze load; a fresh one stays."""
+    settings = Settings(data_dir=tmp_path / "data")
+    lake = Lake(settings.lake)
+    previous = os.umask(0o027)
+    try:
+        assert lake.write_once("raw/topics/a/partition=0/a+0+0000000000.json", b"{}\n")
+    finally:
+        os.umask(previous)
+    mode = (Path(settings.lake) / "raw/topics/a/partition=0/a+0+0000000000.json").stat().st_mode & 0o777
+    assert mode == 0o640
+    folder = Path(settings.lake) / "raw/topics/a/partition=0"
+    stale, fresh = folder / ".tmp-killed.json", folder / ".tmp-live.json"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    report = BronzeLoader(settings).load()
+    assert report.stale_temp_files_removed == 1
+    assert not stale.exists() and fresh.exists()
