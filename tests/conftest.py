@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -14,6 +16,16 @@ from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """SIGTERM ends the run like Ctrl-C does, so fixtures stop the servers they started (a Kafka
+    broker or moto runs in its own session and would otherwise outlive an interrupted run)."""
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.fixture
