@@ -171,6 +171,17 @@ def full_disk(tmp: Path) -> dict[str, str]:
     return {"PINPIPE_LAKE": str(disk / "lake")}
 
 
+def running_stream_ingestion(tmp: Path) -> dict[str, str]:
+    """Another `pinpipe stream` holds the geo stream's lock (no Kinesis is reached before the lock)."""
+    code = (
+        "import sys\nfrom ingestion.lake import Lake\nfrom ingestion.locks import WriterLock\n"
+        "WriterLock(Lake(sys.argv[1]), 'stream.streaming-0a5040edb649-geo').__enter__()"
+    )
+    pid = hold(code, str(tmp / "data" / "lake"))
+    aws = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    return {"HOLDER_PID": pid, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", **aws}
+
+
 HOLDERS: list[subprocess.Popen[str]] = []
 MOUNTS: list[Path] = []
 
@@ -213,6 +224,14 @@ FAILURES = [
         "pinpipe: the main-job lock of the lake {tmp}/data/lake is held by pid {HOLDER_PID} on host "
         "{any} since {any}; try again later or run with --wait",
         running_main_job,
+        exit_code=75,
+    ),
+    Failure(
+        "a second stream ingestion on one lake",
+        ("stream", "--idle-exit", "1"),
+        "pinpipe: the stream.streaming-0a5040edb649-geo lock of the lake {tmp}/data/lake is held by pid "
+        "{HOLDER_PID} on host {any} since {any}; try again later or run with --wait",
+        running_stream_ingestion,
         exit_code=75,
     ),
     Failure(
@@ -270,7 +289,7 @@ def test_every_failure_is_one_line(failure: Failure, tmp_path: Path) -> None:
         values = {"tmp": str(tmp_path), **failure.prepare(tmp_path)}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
         env["PINPIPE_DATA_DIR"] = str(tmp_path / "data")
-        env.update({k: v for k, v in values.items() if k.startswith("PINPIPE_")})
+        env.update({k: v for k, v in values.items() if k.startswith(("PINPIPE_", "AWS_"))})
         done = subprocess.run(
             [str(PINPIPE), *failure.args], env=env, capture_output=True, text=True, timeout=120, check=False
         )
