@@ -17,6 +17,7 @@ import pytest
 
 from emulator.posting import PostingPlan
 from ingestion.settings import Settings
+from ingestion.warehouse import GOLD_QUESTIONS
 from pinpipe import __version__, pipeline
 from pinpipe.cli import NOT_RUNNING, cli
 
@@ -331,3 +332,23 @@ def test_a_stale_pid_file_is_never_trusted(tmp_path: Path) -> None:
     finally:
         unrelated.kill()
         unrelated.wait()
+
+
+def test_report_escapes_control_characters_in_data(tmp_path: Path) -> None:
+    """A category holding escape sequences cannot clear the analyst's screen or change its colours."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("create schema gold")
+        conn.execute("create table gold.posts (ind bigint)")
+        for table, _title, order_by in GOLD_QUESTIONS:
+            columns = ", ".join(f"{c.strip().split()[0]} varchar" for c in order_by.split(","))
+            conn.execute(f"create table gold.{table} ({columns}, category varchar)")
+        conn.execute(
+            "insert into gold.most_popular_category_by_country values (1, 'x', 'art\x1b[2J\x07\u202e')"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
+    env["PINPIPE_WAREHOUSE"] = str(warehouse)
+    shown = subprocess.run([str(PINPIPE), "report"], env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "art\\x1b[2J\\x07\\u202e" in shown.stdout
+    assert not any(ch in shown.stdout for ch in "\x1b\x07\u202e")
