@@ -7,6 +7,7 @@ The steps themselves live in :mod:`pinpipe.pipeline`, which the Airflow DAG call
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -512,8 +513,28 @@ def run(
     click.echo(pipeline.run_main_job(obj.settings(), job, reporter=TERMINAL))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning every failure into one line and a non-zero exit code.
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The `pinpipe` console script: run the CLI, then end the process with its exit code.
+
+    It ends the process without the interpreter's finalization: native thread pools (Arrow's,
+    deltalake's Tokio runtime) torn down during it aborted a finished command now and then (exit 134,
+    "terminate called without an active exception", about 1 run in 100). Everything of ours is
+    closed by then (context managers), and the streams and logs are flushed first.
+    """
+    try:
+        run_cli(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def run_cli(argv: list[str] | None = None) -> None:
+    """Run the CLI, turning every failure into one line and a non-zero exit code (SystemExit).
 
     Expected failures (PinpipeError) say what to do; anything else is named by its type and first
     line. ``--debug`` (or PINPIPE_DEBUG=1) adds the traceback.

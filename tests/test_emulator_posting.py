@@ -164,9 +164,17 @@ def test_sigterm_stops_gracefully_and_flushes(source_db: Settings) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)
+    # SIGTERM once posting runs (its first progress line), not after a fixed sleep: start-up time
+    # varies with the machine's load, and a signal before the handlers exist just kills the process
+    assert proc.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 60
+    while not any("events posted" in line for line in seen):
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(seen)
+        seen.append(proc.stderr.readline())
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    _, rest = proc.communicate(timeout=30)
+    err = "".join(seen) + rest
     assert proc.returncode == 0, err
     assert "stopped by SIGTERM" in err
     sent = int(err.split("emulator: sent ")[1].split(" events")[0].replace(",", ""))
