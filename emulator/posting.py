@@ -39,6 +39,9 @@ class PostingPlan:
     rate: float | None = None
     workers: int = 1
     batch: int = 500
+    skip_indexes: frozenset[int] = frozenset()
+    """Indexes not to post (already delivered): the sequence is drawn as always, so the other events
+    are the same as in a full run."""
 
     def check(self) -> None:
         """Raise PinpipeError for a plan that cannot run or would never stop."""
@@ -125,6 +128,8 @@ class _Picker:
             seq = self.next_seq
             self.next_seq += size
             indexes = [next(self.indexes) for _ in range(size)]
+            if self.plan.skip_indexes:
+                indexes = [index for index in indexes if index not in self.plan.skip_indexes]
         if self.plan.rate:
             due = self.started + seq / self.plan.rate
             delay = due - time.monotonic()

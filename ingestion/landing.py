@@ -38,6 +38,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
+
 from ingestion.lake import Lake, ObjectConflict
 
 _KEY_RE = re.compile(
@@ -230,3 +232,21 @@ def next_offsets(lake: Lake, topic: str) -> dict[int, int]:
         count = 1 if single else len(split_lines(lake.read_bytes(key)))
         result[partition] = first + count
     return result
+
+
+def landed_indexes(lake: Lake, topic: str, index_field: str) -> set[int]:
+    """The event indexes of the records landed under a topic (a record that does not parse, or has
+    no integer index, is left out: bronze quarantines it)."""
+    found: set[int] = set()
+    for obj in lake.list(f"raw/topics/{topic}/"):
+        parsed = parse_object_key(obj.key)
+        if parsed is None or parsed.topic != topic:
+            continue
+        for line in split_lines(lake.read_bytes(obj.key)):
+            try:
+                index = orjson.loads(strip_bom(line)).get(index_field)
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(index, int) and not isinstance(index, bool):
+                found.add(index)
+    return found

@@ -25,8 +25,9 @@ from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader, LoadReport, compact
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake
+from ingestion.landing import landed_indexes
 from ingestion.locks import WriterLock
-from ingestion.settings import Settings
+from ingestion.settings import INDEX_FIELD, Settings
 from ingestion.warehouse import ROUTINE_BUILD, gold_report, gold_row_counts, run_dbt
 
 if TYPE_CHECKING:  # the kafka extra; imported where a step needs it
@@ -132,18 +133,38 @@ def post_once(
     A marker under ``<lake>/_state/`` records a finished posting; re-running the main job therefore
     adds nothing to the lake, and every step after it finds nothing new (idempotent). ``repost``
     sends them again, as a restart of the original emulator did (silver counts each post once).
-    Returns None when nothing was posted.
+    A posting that was interrupted (its start marker is there, its end marker is not) resumes through
+    the lake sink: the indexes whose pin, geo and user records are all in the lake are not posted
+    again, so the lake ends as a whole run would leave it, less the duplicates. Returns None when
+    nothing was posted.
     """
     lake = Lake(settings.lake)
     marker = f"_state/emulator/{settings.uid}/{via}_db-{rows}-{db_seed}_seed-{seed}_events-{events}.json"
+    started = marker.removesuffix(".json") + ".started"
     if lake.exists(marker) and not repost:
         reporter.info(
             f"emulator: these {events:,} events were posted before ({marker}); use --repost to send again"
         )
         return None
-    summary = emulate(settings, PostingPlan(events=events, seed=seed), via, reporter=reporter)
+    skip: frozenset[int] = frozenset()
+    if via == "lake" and not repost and lake.exists(started):
+        skip = frozenset(complete_indexes(settings))
+        reporter.info(
+            f"emulator: resuming an interrupted posting; {len(skip):,} indexes are complete in the lake "
+            "and are not posted again"
+        )
+    lake.write_bytes(started, b"{}")
+    plan = PostingPlan(events=events, seed=seed, skip_indexes=skip)
+    summary = emulate(settings, plan, via, reporter=reporter)
     lake.write_bytes(marker, json.dumps({"events": summary.events, "seconds": summary.seconds}).encode())
     return summary
+
+
+def complete_indexes(settings: Settings) -> set[int]:
+    """The event indexes whose pin, geo and user records are all in the lake's raw landing."""
+    lake = Lake(settings.lake)
+    found = [landed_indexes(lake, settings.topic(e), INDEX_FIELD[e]) for e in settings.topics]
+    return set.intersection(*found)
 
 
 def land_from_kafka(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dbt_support as support
+import pytest
 
+from emulator.posting import PostingPlan, pick_indexes
 from ingestion.bronze import read_table
+from ingestion.errors import PinpipeError
+from ingestion.lake import Lake
+from ingestion.landing import split_lines
 from ingestion.settings import ENTITIES, Settings
+from pinpipe import pipeline
 
 
 def pinpipe(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -63,3 +71,35 @@ def test_cli_failures_are_one_line_reasons(settings: Settings) -> None:
     assert (
         bad_uid.returncode == 1 and "invalid settings" in bad_uid.stderr and "Traceback" not in bad_uid.stderr
     )
+
+
+def test_an_interrupted_posting_resumes_instead_of_posting_everything_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt dies after 100 of its 250 events; the rerun posts only the events whose
+    index is not yet complete in the lake, and the lake then holds every index a whole run would."""
+    pipeline.build_source_db(settings, 400, 0)
+    job = {"rows": 400, "db_seed": 0, "events": 250, "seed": 100}
+    real_emulate = pipeline.emulate
+
+    def dies_after_100(settings: Settings, plan: PostingPlan, sink: str, **kwargs: Any) -> None:
+        real_emulate(settings, dataclasses.replace(plan, events=100), sink, **kwargs)
+        raise PinpipeError("the emulator was killed")
+
+    monkeypatch.setattr(pipeline, "emulate", dies_after_100)
+    with pytest.raises(PinpipeError, match="killed"):
+        pipeline.post_once(settings, **job)
+    monkeypatch.undo()
+    sequence = pick_indexes("random", 100, 399)
+    planned = [next(sequence) for _ in range(250)]
+    done_before = set(planned[:100])
+    assert pipeline.complete_indexes(settings) == done_before
+
+    summary = pipeline.post_once(settings, **job)
+    assert summary is not None
+    assert summary.events == sum(1 for index in planned if index not in done_before) < 250
+    assert pipeline.complete_indexes(settings) == set(planned)
+    lake = Lake(settings.lake)
+    landed = sum(len(split_lines(lake.read_bytes(o.key))) for o in lake.list("raw/topics/"))
+    assert landed == 3 * (100 + summary.events)  # nothing posted twice
+    assert pipeline.post_once(settings, **job) is None  # finished now: nothing more
