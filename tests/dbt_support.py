@@ -23,6 +23,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+
+GOLD_ANSWERS: dict[str, tuple[str, ...]] = {
+    "most_popular_category_by_country": ("country", "category", "category_count"),
+    "most_popular_category_by_year": ("post_year", "category", "category_count"),
+    "top_poster_by_country": ("country", "poster_name", "follower_count"),
+    "country_with_top_poster": ("country", "follower_count"),
+    "most_popular_category_by_age_group": ("age_group", "category", "category_count"),
+    "median_follower_count_by_age_group": ("age_group", "median_follower_count"),
+    "users_joined_by_year": ("join_year", "number_users_joined"),
+    "median_follower_count_by_join_year": ("join_year", "median_follower_count"),
+    "median_follower_count_by_age_group_and_join_year": ("age_group", "join_year", "median_follower_count"),
+}
+"""The nine answer tables of schema gold and their columns, in order."""
 SQLFLUFF_EXECUTABLE = Path(sys.executable).parent / "sqlfluff"
 
 DEFAULT_UID = "0a5040edb649"

@@ -25,17 +25,7 @@ from hypothesis import strategies as st
 pytestmark = pytest.mark.slow
 
 SILVER = {"pin": "stg_pinterest__pins", "geo": "stg_pinterest__geos", "user": "stg_pinterest__users"}
-GOLD = {
-    "most_popular_category_by_country": ("country", "category", "category_count"),
-    "most_popular_category_by_year": ("post_year", "category", "category_count"),
-    "top_poster_by_country": ("country", "poster_name", "follower_count"),
-    "country_with_top_poster": ("country", "follower_count"),
-    "most_popular_category_by_age_group": ("age_group", "category", "category_count"),
-    "median_follower_count_by_age_group": ("age_group", "median_follower_count"),
-    "users_joined_by_year": ("join_year", "number_users_joined"),
-    "median_follower_count_by_join_year": ("join_year", "median_follower_count"),
-    "median_follower_count_by_age_group_and_join_year": ("age_group", "join_year", "median_follower_count"),
-}
+GOLD = support.GOLD_ANSWERS
 INGESTED_AT = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
 RECEIVED = INGESTED_AT.replace(tzinfo=None)
 

@@ -34,17 +34,7 @@ AGGREGATES = [
     "int_users_deduplicated",
 ]
 """The incremental aggregates of int_posts_joined the answers read (models/intermediate/aggregates)."""
-GOLD = {
-    "most_popular_category_by_country": ("country", "category", "category_count"),
-    "most_popular_category_by_year": ("post_year", "category", "category_count"),
-    "top_poster_by_country": ("country", "poster_name", "follower_count"),
-    "country_with_top_poster": ("country", "follower_count"),
-    "most_popular_category_by_age_group": ("age_group", "category", "category_count"),
-    "median_follower_count_by_age_group": ("age_group", "median_follower_count"),
-    "users_joined_by_year": ("join_year", "number_users_joined"),
-    "median_follower_count_by_join_year": ("join_year", "median_follower_count"),
-    "median_follower_count_by_age_group_and_join_year": ("age_group", "join_year", "median_follower_count"),
-}
+GOLD = support.GOLD_ANSWERS
 
 
 def _pin(index: int, **overrides: Any) -> dict[str, Any]:

@@ -13,8 +13,13 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-class _TooLarge(Exception):
-    pass
+class _BodyRefused(Exception):
+    """Raised from a wrapped ``receive``: answer ``status`` with ``message`` instead."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 async def _answer(send: Any, status: int, message: str) -> None:
@@ -22,6 +27,24 @@ async def _answer(send: Any, status: int, message: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _call_with_receive(app: Any, scope: Scope, receive: Any, send: Any) -> None:
+    """Call ``app`` with a wrapped ``receive``; when it refuses the body (_BodyRefused) before the
+    application started its response, answer the refusal."""
+    started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking_send)
+    except _BodyRefused as refused:
+        if not started:
+            await _answer(send, refused.status, refused.message)
 
 
 class BodySizeLimit:
@@ -47,7 +70,6 @@ class BodySizeLimit:
                     await _answer(send, 413, f"body of {declared:,} bytes; the limit is {self.max_bytes:,}")
                     return
         seen = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal seen
@@ -55,20 +77,10 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _BodyRefused(413, f"body larger than the limit of {self.max_bytes:,} bytes")
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _answer(send, 413, f"body larger than the limit of {self.max_bytes:,} bytes")
+        await _call_with_receive(self.app, scope, counting_receive, send)
 
 
 class BodyTimeout:
@@ -83,30 +95,15 @@ class BodyTimeout:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
 
         async def timed_receive() -> Message:
             try:
                 message: Message = await asyncio.wait_for(receive(), self.seconds)
             except TimeoutError:
-                raise _TooSlow from None
+                raise _BodyRefused(408, f"no part of the request body within {self.seconds:g} s") from None
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except _TooSlow:
-            if not started:
-                await _answer(send, 408, f"no part of the request body within {self.seconds:g} s")
-
-
-class _TooSlow(Exception):
-    pass
+        await _call_with_receive(self.app, scope, timed_receive, send)
 
 
 class RateLimiter:
