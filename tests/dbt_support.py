@@ -38,6 +38,53 @@ GOLD_ANSWERS: dict[str, tuple[str, ...]] = {
 """The nine answer tables of schema gold and their columns, in order."""
 SQLFLUFF_EXECUTABLE = Path(sys.executable).parent / "sqlfluff"
 
+
+def pin_record(index: Any, **overrides: Any) -> dict[str, Any]:
+    """A plausible pin record at ``index``; ``overrides`` replace fields."""
+    record = {
+        "index": index,
+        "unique_id": overrides.get("unique_id") or f"00000000-0000-4000-8000-{index:012d}",
+        "title": f"title {index}",
+        "description": "a description",
+        "poster_name": f"poster {index}",
+        "follower_count": "12k",
+        "tag_list": "a,b",
+        "is_image_or_video": "image",
+        "image_src": "https://i.pinimg.com/originals/aa/bb/cc/x.jpg",
+        "downloaded": 1,
+        "save_location": "Local save in /data/travel",
+        "category": "travel",
+    }
+    record.update(overrides)
+    return record
+
+
+def geo_record(ind: Any, **overrides: Any) -> dict[str, Any]:
+    """A plausible geo record at ``ind``; ``overrides`` replace fields."""
+    record = {
+        "ind": ind,
+        "timestamp": "2021-03-04T05:06:07",
+        "latitude": 10.5,
+        "longitude": -20.25,
+        "country": "Testland",
+    }
+    record.update(overrides)
+    return record
+
+
+def user_record(ind: Any, **overrides: Any) -> dict[str, Any]:
+    """A plausible user record at ``ind``; ``overrides`` replace fields."""
+    record = {
+        "ind": ind,
+        "first_name": "Test",
+        "last_name": f"User{ind}",
+        "age": 30,
+        "date_joined": "2016-01-02T03:04:05",
+    }
+    record.update(overrides)
+    return record
+
+
 DEFAULT_UID = "0a5040edb649"
 
 

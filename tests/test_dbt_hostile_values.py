@@ -33,34 +33,9 @@ RECEIVED = INGESTED_AT.replace(tzinfo=None)
 def _post(index: Any, country: str = "Hostileland") -> dict[str, dict[str, Any]]:
     """A normal, complete post (pin, geo, user) at ``index``."""
     return {
-        "pin": {
-            "index": index,
-            "unique_id": "00000000-0000-4000-8000-000000000000",
-            "title": "a title",
-            "description": "a description",
-            "poster_name": f"poster {index}",
-            "follower_count": "12k",
-            "tag_list": "a,b",
-            "is_image_or_video": "image",
-            "image_src": "https://i.pinimg.com/originals/aa/bb/cc/x.jpg",
-            "downloaded": 1,
-            "save_location": "Local save in /data/travel",
-            "category": "travel",
-        },
-        "geo": {
-            "ind": index,
-            "timestamp": "2021-03-04T05:06:07",
-            "latitude": 10.5,
-            "longitude": -20.25,
-            "country": country,
-        },
-        "user": {
-            "ind": index,
-            "first_name": "Hostile",
-            "last_name": f"User{index}",
-            "age": 30,
-            "date_joined": "2016-01-02T03:04:05",
-        },
+        "pin": support.pin_record(index, unique_id="00000000-0000-4000-8000-000000000000", title="a title"),
+        "geo": support.geo_record(index, country=country),
+        "user": support.user_record(index, first_name="Hostile"),
     }
 
 

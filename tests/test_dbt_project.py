@@ -37,47 +37,7 @@ AGGREGATES = [
 GOLD = support.GOLD_ANSWERS
 
 
-def _pin(index: int, **overrides: Any) -> dict[str, Any]:
-    record = {
-        "index": index,
-        "unique_id": f"00000000-0000-4000-8000-{index:012d}",
-        "title": f"title {index}",
-        "description": "a description",
-        "poster_name": f"poster {index}",
-        "follower_count": "12k",
-        "tag_list": "a,b",
-        "is_image_or_video": "image",
-        "image_src": "https://i.pinimg.com/originals/aa/bb/cc/x.jpg",
-        "downloaded": 1,
-        "save_location": "Local save in /data/travel",
-        "category": "travel",
-    }
-    record.update(overrides)
-    return record
-
-
-def _geo(ind: int, **overrides: Any) -> dict[str, Any]:
-    record = {
-        "ind": ind,
-        "timestamp": "2021-03-04T05:06:07",
-        "latitude": 10.5,
-        "longitude": -20.25,
-        "country": "Testland",
-    }
-    record.update(overrides)
-    return record
-
-
-def _user(ind: int, **overrides: Any) -> dict[str, Any]:
-    record = {
-        "ind": ind,
-        "first_name": "Test",
-        "last_name": f"User{ind}",
-        "age": 30,
-        "date_joined": "2016-01-02T03:04:05",
-    }
-    record.update(overrides)
-    return record
+_pin, _geo, _user = support.pin_record, support.geo_record, support.user_record
 
 
 # Bad input (never a failed build): each row stays in silver with NULL in the bad field, and the
