@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 # Extras installed for each target; the test suite needs the components of every part.
 RUN_EXTRAS := kafka kinesis gateway
-TEST_EXTRAS := dev kafka kinesis gateway airflow spark databricks
+TEST_EXTRAS := dev kafka kinesis gateway airflow spark databricks analytics
 AIRFLOW_EXTRAS := kafka airflow
 # --frozen: install what uv.lock says, never re-resolve; --inexact: keep the other targets' extras.
 SYNC = $(UV) sync --frozen --inexact --quiet $(addprefix --extra ,$(1))
