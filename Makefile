@@ -8,14 +8,16 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 # Extras installed for each target; the test suite needs the components of every part.
-RUN_EXTRAS := kafka kinesis gateway
-TEST_EXTRAS := dev kafka kinesis gateway airflow spark databricks analytics
-AIRFLOW_EXTRAS := kafka airflow
+RUN_EXTRAS := kafka kafka-fast kinesis gateway
+TEST_EXTRAS := dev kafka kafka-fast kinesis gateway airflow spark databricks analytics
+AIRFLOW_EXTRAS := kafka kafka-fast airflow
+ANALYTICS_EXTRAS := analytics
 # --frozen: install what uv.lock says, never re-resolve; --inexact: keep the other targets' extras.
 SYNC = $(UV) sync --frozen --inexact --quiet $(addprefix --extra ,$(1))
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
+.PHONY: help run test browser lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
+.PHONY: sql docs venv-analytics
 
 ## help: list the targets
 help:
@@ -41,14 +43,27 @@ $(VENV)/.stamp-airflow: pyproject.toml uv.lock Makefile | $(UV)
 venv-run: $(VENV)/.stamp-run
 venv-test: $(VENV)/.stamp-test
 venv-airflow: $(VENV)/.stamp-airflow
+venv-analytics: $(VENV)/.stamp-analytics
+
+$(VENV)/.stamp-analytics: pyproject.toml uv.lock Makefile | $(UV)
+	$(call SYNC,$(ANALYTICS_EXTRAS))
+	touch $@
 
 ## run: the main job: source DB, emulator, raw landing, bronze, dbt silver and gold, report (ARGS=...)
 run: venv-run
 	$(BIN)/pinpipe run $(ARGS)
 
 ## test: Python linters, then the whole pytest suite (it starts its own Kafka, moto, Spark, Airflow; sqlfluff runs in it)
-test: venv-test lint-python
+test: venv-test lint-python browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## browser: install Debian's chromium for the report's browser test, unless a chromium is on PATH
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "make browser: chromium is missing; install it as root: apt-get install -y chromium" >&2; exit 1; fi; \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
 ## lint: ruff, ruff format, mypy and sqlfluff
 lint: lint-python
@@ -73,6 +88,16 @@ AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(CURDIR)/data/airflo
 airflow: venv-airflow manifest
 	mkdir -p data/airflow
 	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+
+## sql: Harlequin (terminal SQL IDE) on the warehouse, read-only, bronze/silver/gold/live readable (ARGS=...)
+sql: venv-analytics
+	$(BIN)/pinpipe sql $(ARGS)
+
+## docs: dbt docs generate, then serve them offline on 127.0.0.1:8081 only (DOCS_PORT=...; Ctrl-C stops)
+DOCS_PORT ?= 8081
+docs: venv-run
+	$(BIN)/pinpipe dbt docs generate
+	$(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir . --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 ## lock: re-resolve uv.lock after a change of pyproject.toml's dependencies (needs the registry)
 lock: | $(UV)

@@ -12,6 +12,9 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Collection
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,13 +118,75 @@ def _run_dbt(settings: Settings, args: list[str], *, quiet: bool) -> None:
     ]
     if quiet:
         command.insert(1, "--quiet")
+    records = settings.dbt_target == "duckdb" and bool(args) and args[0] in BUILDING_COMMANDS
+    started = datetime.now(UTC)
+    before = bronze_versions(settings) if records else {}
     completed = subprocess.run(
         command, env=dbt_environment(settings), cwd=PROJECT_ROOT, check=False, stderr=sys.stderr
     )
+    if records:
+        record_build(settings, args, started, before, bronze_versions(settings), completed.returncode)
     if completed.returncode != 0:
         raise PinpipeError(
             f"`dbt {' '.join(args)}` failed (exit {completed.returncode}); see its output above"
         )
+
+
+BUILDING_COMMANDS = ("build", "run")
+"""dbt commands that (re)build models: each one is recorded in BUILDS_TABLE on the duckdb target."""
+
+BUILDS_TABLE = "pinpipe_meta.warehouse_builds"
+"""When dbt built the warehouse and from which bronze Delta versions: one row per build and bronze
+table, written by :func:`run_dbt` (so by ``pinpipe run`` and ``pinpipe dbt build|run``) right after dbt
+exits. ``version_at_start`` is the table's version read just before dbt started (dbt registers the
+current version when it starts); ``version_at_end`` the one read after it ended: when they differ, a
+bronze load committed while dbt ran and dbt read one of the two. A build that dbt runs by other means
+(e.g. the Airflow DAG's cosmos tasks) is not recorded."""
+
+
+def bronze_versions(settings: Settings) -> dict[str, int]:
+    """The current Delta version of every bronze table that exists (a Delta log read each)."""
+    lake = Lake(settings.lake)
+    versions: dict[str, int] = {}
+    for name in BRONZE_TABLES:
+        try:
+            table = DeltaTable(lake.uri(f"bronze/{name}"), storage_options=lake.storage_options)
+        except TableNotFoundError:
+            continue
+        versions[name] = int(table.version())
+    return versions
+
+
+def record_build(
+    settings: Settings,
+    args: list[str],
+    started: datetime,
+    before: dict[str, int],
+    after: dict[str, int],
+    exit_code: int,
+) -> None:
+    """Append one build to BUILDS_TABLE in the DuckDB warehouse (caller holds the warehouse lock)."""
+    finished = datetime.now(UTC)
+    build_id = uuid.uuid4().hex
+    rows = [
+        (build_id, " ".join(args), started, finished, exit_code, name, before.get(name), after.get(name))
+        for name in sorted(set(before) | set(after))
+    ]
+    schema = BUILDS_TABLE.split(".")[0]
+    try:
+        with duckdb.connect(str(Path(settings.warehouse).expanduser())) as conn:
+            conn.execute(f"create schema if not exists {schema}")
+            conn.execute(
+                f"create table if not exists {BUILDS_TABLE} (build_id varchar, dbt_command varchar, "
+                "started_at timestamptz, finished_at timestamptz, dbt_exit_code integer, "
+                "bronze_table varchar, version_at_start bigint, version_at_end bigint)"
+            )
+            conn.executemany(f"insert into {BUILDS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    except duckdb.Error as exc:
+        raise PinpipeError(
+            f"dbt ran, but its build record could not be written to {settings.warehouse}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
 
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>\S+) \(PID (?P<pid>\d+)\)")
@@ -164,8 +229,9 @@ def connect_read_only(warehouse: str | Path) -> duckdb.DuckDBPyConnection:
         ) from None
 
 
-def gold_report(settings: Settings, rows_per_question: int = 6) -> str:
-    """A compact text view of the gold answers, for the end of the main job."""
+def gold_report(settings: Settings, rows_per_question: int = 6, tables: Collection[str] | None = None) -> str:
+    """A compact text view of the gold answers, for the end of the main job (``tables``: only these
+    answers of GOLD_QUESTIONS)."""
     lines = [f"gold answers in {settings.warehouse} (schema gold):"]
     with connect_read_only(settings.warehouse) as conn:
         try:
@@ -177,6 +243,8 @@ def gold_report(settings: Settings, rows_per_question: int = 6) -> str:
         posts = conn.execute("select count(*) from gold.posts").fetchone()
         lines.append(f"  posts (complete pin+geo+user, one per index): {posts[0] if posts else 0:,}")
         for table, title, order_by in GOLD_QUESTIONS:
+            if tables is not None and table not in tables:
+                continue
             result = conn.execute(f"select * from gold.{table} order by {order_by}")
             names = [d[0] for d in result.description]
             rows = result.fetchall()
@@ -234,10 +302,13 @@ class WarehouseReader:
 
     def __init__(self, settings: Settings, *, read_only: bool = True) -> None:
         self.lake = Lake(settings.lake)
-        try:
-            self.conn = duckdb.connect(str(settings.warehouse), read_only=read_only)
-        except duckdb.Error as exc:
-            raise PinpipeError(f"cannot open the warehouse {settings.warehouse}: {exc}") from None
+        if read_only:
+            self.conn = connect_read_only(settings.warehouse)  # a missing or busy file: one line
+        else:
+            try:
+                self.conn = duckdb.connect(str(settings.warehouse), read_only=read_only)
+            except duckdb.Error as exc:
+                raise PinpipeError(f"cannot open the warehouse {settings.warehouse}: {exc}") from None
         self.database = str(self.conn.sql("select current_database()").fetchall()[0][0])
         self.tables: dict[str, Any] = {}
         self.refresh()

@@ -29,6 +29,8 @@ from ingestion.landing import landed_indexes
 from ingestion.locks import WriterLock
 from ingestion.settings import INDEX_FIELD, Settings
 from ingestion.warehouse import ROUTINE_BUILD, gold_report, gold_row_counts, run_dbt
+from pinpipe.report.data import read_report
+from pinpipe.report.html import write_html
 
 if TYPE_CHECKING:  # the kafka extra; imported where a step needs it
     from ingestion.kafka_landing import LandingReport
@@ -286,8 +288,8 @@ class MainJob:
 
 
 def run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter = LOG) -> str:
-    """Source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt; returns the
-    gold report.
+    """Source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt → the HTML
+    report ``<data folder>/report.html``; returns the gold report and that page's path.
 
     One main job per lake at a time: it holds the lake's ``main-job`` lock throughout (a second one is
     refused with LockHeld, or waits with ``pinpipe --wait``), and each step takes its own lock too.
@@ -314,9 +316,15 @@ def _run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter) -> st
     load_bronze(settings, reporter=reporter)
     build_warehouse(settings, quiet=job.quiet_dbt, reporter=reporter)
     report = gold_report(settings)
+    page = write_report_page(settings)
     elapsed = time.monotonic() - started
     reporter.info(f"run: done in {elapsed:.1f}s; lake {settings.lake}; warehouse {settings.warehouse}")
-    return report
+    return f"{report}\nreport with charts and the run's health: {page}"
+
+
+def write_report_page(settings: Settings) -> Path:
+    """Write ``<data folder>/report.html``: the gold answers as charts and tables, and the run's health."""
+    return write_html(read_report(settings), settings.data_dir / "report.html")
 
 
 def ensure_warehouse_folder(settings: Settings) -> None:

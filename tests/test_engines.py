@@ -87,9 +87,13 @@ def test_the_whole_project_builds_on_spark(engines: Engines) -> None:
     results = json.loads((engines.data_dir / "target" / "run_results.json").read_text())["results"]
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"model", "test", "unit_test"} <= kinds  # models, data tests (contracts on gold) and unit tests
-    assert all(r["status"] in ("success", "pass") for r in results), [
-        r["unique_id"] for r in results if r["status"] not in ("success", "pass")
-    ]
+    # Saved queries and exposures have nothing to build: dbt reports them as no-op.
+    failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass") and not _no_op(r)]
+    assert not failed, failed
+
+
+def _no_op(result: dict[str, Any]) -> bool:
+    return result["status"] == "no-op" and result["unique_id"].startswith(("saved_query.", "exposure."))
 
 
 def test_gold_is_identical_on_duckdb_and_spark(engines: Engines) -> None:

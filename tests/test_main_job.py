@@ -38,6 +38,9 @@ def test_main_job_runs_and_a_second_run_changes_nothing(settings: Settings) -> N
     assert "loaded 750 records" in first.stderr
     assert "Q1 most popular category per country" in first.stdout
     assert str(settings.warehouse) in first.stdout
+    page = settings.data_dir / "report.html"
+    assert first.stdout.rstrip().endswith(f"report with charts and the run's health: {page}")
+    assert page.is_file() and "most_popular_category_by_country" in page.read_text()
     counts = bronze_counts(settings)
     assert counts == {"pin": 250, "geo": 250, "user": 250}
     answers = support.gold_snapshot(settings.warehouse)

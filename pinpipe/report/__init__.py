@@ -1,0 +1,2 @@
+"""Reports of the warehouse for people: text and machine formats (text.py) and one self-contained
+HTML page (html.py), both from read-only queries (data.py)."""
