@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 # Extras installed for each target; the test suite needs the components of every part.
-RUN_EXTRAS := kafka kafka-fast kinesis gateway
+RUN_EXTRAS := kafka kafka-fast kinesis gateway analytics
 TEST_EXTRAS := dev kafka kafka-fast kinesis gateway airflow spark databricks analytics
 AIRFLOW_EXTRAS := kafka kafka-fast airflow
 ANALYTICS_EXTRAS := analytics
