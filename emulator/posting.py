@@ -36,6 +36,8 @@ class PostingPlan:
     order: str = "random"
     seed: int = 100
     max_index: int | None = None
+    min_index: int = 0
+    """Smallest index picked: a later day posts new rows only (sequential from it, or random above it)."""
     rate: float | None = None
     workers: int = 1
     batch: int = 500
@@ -84,18 +86,18 @@ class PostingSummary:
         )
 
 
-def pick_indexes(order: str, seed: int, max_index: int) -> Iterator[int]:
-    """The endless sequence of picked indexes (bounded by the caller)."""
+def pick_indexes(order: str, seed: int, max_index: int, min_index: int = 0) -> Iterator[int]:
+    """The endless sequence of picked indexes in min_index..max_index (bounded by the caller)."""
     if order == "sequential":
-        k = 0
+        k = min_index
         while True:
             yield k
-            k = k + 1 if k < max_index else 0
+            k = k + 1 if k < max_index else min_index
     rng = random.Random(seed)
     randint, randrange = rng.randint, rng.randrange
     while True:
         randrange(0, 2)  # the original drew its 0-or-1 s sleep first; drawn (not slept) to keep the sequence
-        yield randint(0, max_index)
+        yield randint(min_index, max_index)
 
 
 class _Picker:
@@ -103,7 +105,7 @@ class _Picker:
 
     def __init__(self, plan: PostingPlan, max_index: int, stop: threading.Event) -> None:
         self.plan = plan
-        self.indexes = pick_indexes(plan.order, plan.seed, max_index)
+        self.indexes = pick_indexes(plan.order, plan.seed, max_index, plan.min_index)
         self.stop = stop
         self.lock = threading.Lock()
         self.next_seq = 0
@@ -153,6 +155,8 @@ def post_events(
     max_index = source.rows - 1 if plan.max_index is None else plan.max_index
     if not 0 <= max_index < source.rows:
         raise PinpipeError(f"--max-index {max_index} is outside the source DB's 0..{source.rows - 1}")
+    if not 0 <= plan.min_index <= max_index:
+        raise PinpipeError(f"--min-index {plan.min_index} is outside 0..{max_index} (--max-index)")
     picker = _Picker(plan, max_index, stop)
     posted = [0]
     posted_lock = threading.Lock()

@@ -160,6 +160,13 @@ def db_build(obj: Context, rows: int, seed: int, source_db_url: str | None, forc
 @click.option("--seed", type=int, default=100, show_default=True, help="Picking seed (original: 100).")
 @click.option("--max-index", type=int, help="Largest index picked (default: the last row; original 11000).")
 @click.option(
+    "--min-index",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Smallest index picked: a later day posts only rows above the earlier days'.",
+)
+@click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Threads that post."
 )
 @click.option(
@@ -181,6 +188,7 @@ def emulate(
     order: str,
     seed: int,
     max_index: int | None,
+    min_index: int,
     workers: int,
     sink: str,
     partitions: int | None,
@@ -197,6 +205,7 @@ def emulate(
         order=order,
         seed=seed,
         max_index=max_index,
+        min_index=min_index,
         rate=rate,
         workers=workers,
     )

@@ -66,6 +66,15 @@ def test_random_picks_reproduce_the_original_sequence() -> None:
     assert list(itertools.islice(pick_indexes("sequential", 0, 2), 7)) == [0, 1, 2, 0, 1, 2, 0]
 
 
+def test_a_later_day_posts_only_indexes_from_min_index(source_db: Settings) -> None:
+    assert list(itertools.islice(pick_indexes("sequential", 0, 4, 3), 4)) == [3, 4, 3, 4]
+    assert set(itertools.islice(pick_indexes("random", 100, 9, 7), 200)) == {7, 8, 9}
+    sink = RecordingSink()
+    plan = PostingPlan(events=50, order="sequential", min_index=ROWS - 50)
+    post_events(EventSource(source_db.source_db_url), sink, plan, handle_signals=False)
+    assert sorted(event.index for event in sink.events) == list(range(ROWS - 50, ROWS))
+
+
 def test_events_carry_the_three_records_of_one_index(source_db: Settings) -> None:
     source = EventSource(source_db.source_db_url)
     sink = RecordingSink()
@@ -152,6 +161,8 @@ def test_invalid_plans_fail_clearly(source_db: Settings) -> None:
         post_events(source, RecordingSink(), PostingPlan(events=None), handle_signals=False)
     with pytest.raises(PinpipeError, match="max-index"):
         post_events(source, RecordingSink(), PostingPlan(events=1, max_index=ROWS), handle_signals=False)
+    with pytest.raises(PinpipeError, match="min-index"):
+        post_events(source, RecordingSink(), PostingPlan(events=1, min_index=ROWS), handle_signals=False)
     with pytest.raises(PinpipeError, match="db build"):
         EventSource(f"sqlite:///{source_db.data_dir / 'missing.db'}")
 
