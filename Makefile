@@ -87,7 +87,7 @@ AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(CURDIR)/data/airflo
 
 airflow: venv-airflow manifest
 	mkdir -p data/airflow
-	$(AIRFLOW_ENV) $(BIN)/airflow standalone
+	$(AIRFLOW_ENV) $(BIN)/python scripts/airflow_local.py standalone
 
 ## sql: Harlequin (terminal SQL IDE) on the warehouse, read-only, bronze/silver/gold/live readable (ARGS=...)
 sql: venv-analytics

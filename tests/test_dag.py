@@ -105,6 +105,10 @@ def airflow_env(
         "PINPIPE_SOURCE_DB_URL": f"sqlite:///{data / 'source.db'}",
         "PINPIPE_UID": f"t{uuid.uuid4().hex[:11]}",
         "PINPIPE_DBT_TARGET": "duckdb",
+        # dag.test() runs tasks one after the other in one process: the per-model LOCAL execution is
+        # tested here; the default watcher execution runs under the real scheduler in
+        # test_airflow_scheduler.py
+        "PINPIPE_DAG_EXECUTION": "local",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     with pytest.MonkeyPatch.context() as patch:
@@ -334,11 +338,27 @@ def test_schedule_and_defaults(dag: Any) -> None:
     assert dag.max_active_tasks == 1  # duckdb: one writer
     assert {"pinpipe", "dbt", "cosmos"} <= set(dag.tags)
     assert dag.doc_md and "record_run" in dag.doc_md and "lake" in dag.doc_md
-    assert dag.params["source"] == "kafka"
+    assert dag.params["source"] == "auto"
     for task in dag.tasks:
         assert task.owner == "pinpipe", task.task_id
         assert task.retries == 2, task.task_id
         assert task.retry_delay == timedelta(minutes=5), task.task_id
+
+
+def test_gold_tables_are_assets_updated_by_record_run(dag: Any) -> None:
+    """Downstream DAGs schedule on ``Asset("pinpipe://gold/<table>")`` (docs/airflow.md)."""
+    manifest = _manifest()
+    gold = {
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["original_file_path"].startswith("models/marts/")
+        and node["config"].get("schema") == "gold"
+        and node["config"].get("materialized") in ("table", "incremental")
+    }
+    assert {"posts", "most_popular_category_by_country", "users_joined_by_year"} <= gold
+    uris = {outlet.uri for outlet in dag.task_dict["record_run"].outlets}
+    assert uris == {f"pinpipe://gold/{table}" for table in gold}
 
 
 def _manifest() -> dict[str, Any]:
@@ -370,7 +390,8 @@ def test_task_graph_is_the_dbt_graph(dag: Any) -> None:
         assert tasks[first[uid]].upstream_task_ids == {"ingest.load_bronze"}
     # Every dependency of the manifest is an edge, and there is no other edge into a run task.
     for uid, node in models.items():
-        parents = {last[p] for p in node["depends_on"]["nodes"]}
+        # a model reading no other node (metricflow_time_spine) starts after ingestion
+        parents = {last[p] for p in node["depends_on"]["nodes"]} or {"ingest.load_bronze"}
         assert tasks[first[uid]].upstream_task_ids == parents, uid
     # A test reading several nodes runs once, after all of them.
     multi_parent = {uid: t for uid, t in tests.items() if len(t["depends_on"]["nodes"]) > 1}
@@ -416,7 +437,11 @@ def test_configuration_variants(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PINPIPE_WAREHOUSE", "relative/warehouse.duckdb")
     lake = DagConfig.from_env()
     assert (lake.source, lake.load_mode, lake.invocation) == ("lake", "dbt_manifest", "dbt_runner")
-    assert (lake.pool, lake.max_active_tasks) == (None, 1)
+    assert (lake.execution, lake.pool, lake.max_active_tasks) == ("watcher", None, 16)
+    monkeypatch.setenv("PINPIPE_DAG_EXECUTION", " Local ")
+    assert DagConfig.from_env().max_active_tasks == 1  # one dbt task at a time on DuckDB
+    monkeypatch.delenv("PINPIPE_DAG_SOURCE")
+    assert DagConfig.from_env().source == "auto"
     assert Path(lake.warehouse).is_absolute() and lake.warehouse.endswith("relative/warehouse.duckdb")
     monkeypatch.setenv("PINPIPE_DAG_SOURCE", "s3")
     with pytest.raises(DagConfigError, match="PINPIPE_DAG_SOURCE='s3'"):

@@ -4,17 +4,24 @@ Everything comes from the project's one settings object (``ingestion.settings.Se
 warehouse, uid, Kafka, dbt target) plus the DAG's own settings, read the same way (pydantic-settings):
 
 - ``PINPIPE_DBT_TARGET``: dbt target of profiles.yml, ``duckdb`` (default), ``databricks``, ``spark``.
-- ``PINPIPE_DAG_SOURCE``: default of the run param ``source``; ``kafka`` (default) drains the topics to
-  the raw landing first, ``lake`` skips the drain (the emulator's lake sink wrote the landing).
+- ``PINPIPE_DAG_SOURCE``: default of the run param ``source``; ``auto`` (default) drains Kafka when
+  its broker answers within a few seconds and else reads the lake landing as it is, ``kafka`` drains
+  the topics (and fails at once when the broker does not answer), ``lake`` skips the drain (the
+  emulator's lake sink wrote the landing).
+- ``PINPIPE_DAG_EXECUTION``: ``watcher`` (default: one ``dbt build`` task feeding a sensor per model
+  and per model's tests) or ``local`` (one Airflow task per dbt model run and per model's tests).
 - ``PINPIPE_DAG_LOAD_MODE``: ``dbt_manifest`` (default, reads dbt_project/target/manifest.json) or
   ``dbt_ls`` (runs ``dbt ls`` at every parse; slow, for development without a manifest).
 - ``PINPIPE_DBT_INVOCATION``: ``dbt_runner`` (default, dbt in the task's process) or ``subprocess``
   (the venv's ``dbt`` executable).
-- ``PINPIPE_DAG_MAX_ACTIVE_TASKS``: tasks of one run at a time; 1 on duckdb (one writer), else 8.
+- ``PINPIPE_DAG_MAX_ACTIVE_TASKS``: tasks of one run at a time; with ``local`` execution 1 on duckdb
+  (one writer), else 8; with ``watcher`` 16 (the sensors do not write).
 - ``PINPIPE_DAG_POOL``: optional Airflow pool for every task (e.g. a 1-slot pool shared with other
   DAGs that write the same DuckDB file).
 - ``PINPIPE_DATABRICKS_CONN_ID``: optional Airflow connection holding the Databricks credentials
   (instead of the DATABRICKS_* variables that profiles.yml reads).
+- ``PINPIPE_SPARK_CONN_ID``: optional Airflow connection (type ``spark``) of a Spark Thrift server for
+  the ``spark`` target (instead of the local Spark session of profiles.yml).
 
 Reading this is cheap (environment and an optional TOML file): no database, no dbt, no network.
 """
@@ -41,12 +48,15 @@ MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 """Written by ``make manifest`` (``dbt parse``); what ``LoadMode.DBT_MANIFEST`` renders the DAG from."""
 DBT_PROFILE = "pinpipe"
 
-Source = Literal["kafka", "lake"]
-SOURCES: tuple[str, ...] = ("kafka", "lake")
+Source = Literal["auto", "kafka", "lake"]
+SOURCES: tuple[str, ...] = ("auto", "kafka", "lake")
+EXECUTIONS: tuple[str, ...] = ("watcher", "local")
 SINGLE_WRITER_TARGETS = frozenset({"duckdb"})
 """Targets whose warehouse is one file that one process at a time may write."""
 PARALLEL_TASKS = 8
 """Tasks of one run at a time on a warehouse that takes concurrent writers (Databricks, Spark)."""
+WATCHER_TASKS = 16
+"""Tasks of one run at a time in watcher execution: one dbt build and the sensors following it."""
 
 
 class DagConfigError(ValueError):
@@ -58,7 +68,10 @@ class DagSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    source: Source = Field(default="kafka", validation_alias="PINPIPE_DAG_SOURCE")
+    source: Source = Field(default="auto", validation_alias="PINPIPE_DAG_SOURCE")
+    execution: Literal["watcher", "local"] = Field(
+        default="watcher", validation_alias="PINPIPE_DAG_EXECUTION"
+    )
     load_mode: Literal["dbt_manifest", "dbt_ls"] = Field(
         default="dbt_manifest", validation_alias="PINPIPE_DAG_LOAD_MODE"
     )
@@ -68,6 +81,7 @@ class DagSettings(BaseSettings):
     max_active_tasks: int | None = Field(default=None, ge=1, validation_alias="PINPIPE_DAG_MAX_ACTIVE_TASKS")
     pool: str | None = Field(default=None, validation_alias="PINPIPE_DAG_POOL")
     databricks_conn_id: str | None = Field(default=None, validation_alias="PINPIPE_DATABRICKS_CONN_ID")
+    spark_conn_id: str | None = Field(default=None, validation_alias="PINPIPE_SPARK_CONN_ID")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -77,7 +91,7 @@ class DagSettings(BaseSettings):
             value = value.strip()
             if not value:
                 return cls.model_fields[str(info.field_name)].default
-            if info.field_name in ("source", "load_mode", "invocation"):
+            if info.field_name in ("source", "execution", "load_mode", "invocation"):
                 return value.lower()
         return value
 
@@ -115,11 +129,13 @@ class DagConfig:
 
     settings: Settings
     source: str
+    execution: str
     load_mode: str
     invocation: str
     max_active_tasks: int
     pool: str | None
     databricks_conn_id: str | None
+    spark_conn_id: str | None
     dbt_executable: Path
     manifest_path: Path = MANIFEST_PATH
 
@@ -132,15 +148,20 @@ class DagConfig:
             update={"lake": _absolute(base.lake), "warehouse": _absolute(base.warehouse)}
         )
         dag = _read_dag_settings()
-        default_tasks = 1 if settings.dbt_target in SINGLE_WRITER_TARGETS else PARALLEL_TASKS
+        if dag.execution == "watcher":
+            default_tasks = WATCHER_TASKS
+        else:
+            default_tasks = 1 if settings.dbt_target in SINGLE_WRITER_TARGETS else PARALLEL_TASKS
         return cls(
             settings=settings,
             source=dag.source,
+            execution=dag.execution,
             load_mode=dag.load_mode,
             invocation=dag.invocation,
             max_active_tasks=dag.max_active_tasks or default_tasks,
             pool=dag.pool,
             databricks_conn_id=dag.databricks_conn_id,
+            spark_conn_id=dag.spark_conn_id,
             dbt_executable=venv_dbt_executable(),
         )
 
