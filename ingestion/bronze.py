@@ -33,15 +33,26 @@ holds the lake's ``bronze`` lock (ingestion/locks.py).
 A commit builds every table of the batch before it writes the first one, so a record never stops a
 load half-way; the ledger is written last, so a load that stops between two writes (an I/O error)
 reads the same objects again next time and adds only what is missing.
+
+Two parsers, one outcome: the **bulk** loader (the default) parses and types whole objects at once
+with pyarrow's JSON reader, on a pool of threads (ingestion/bronze_bulk.py), and sends to the
+**per-line** path (one orjson call per object, then line by line) only the lines, or objects, whose
+bulk result it cannot prove identical; ``PINPIPE_BRONZE_LOADER=per-line`` forces the per-line path
+everywhere. Both write the same rows, quarantine, lineage and ledger. A commit holds at most
+``PINPIPE_BRONZE_BATCH_RECORDS`` records or ``PINPIPE_BRONZE_BATCH_BYTES`` bytes of landing objects
+(whichever comes first), so memory is bounded by the batch, not by the day.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import accumulate
@@ -50,11 +61,13 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from ingestion.bronze_bulk import bulk_parse
+from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, LakeObject
-from ingestion.landing import parse_object_key, split_lines, strip_bom
+from ingestion.landing import ObjectKey, parse_object_key, split_lines, strip_bom
 from ingestion.locks import WriterLock
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
 
@@ -68,6 +81,22 @@ LINEAGE_FIELDS: list[pa.Field] = [
 ]
 
 QUARANTINE = "quarantine"
+LOADERS = ("bulk", "per-line")
+"""The bronze loader's parsers (PINPIPE_BRONZE_LOADER): bulk (the default) or per-line."""
+BATCH_RECORDS = {"bulk": 1_000_000, "per-line": 250_000}
+"""Records per commit (PINPIPE_BRONZE_BATCH_RECORDS); the per-line loader holds a Python object per
+record, the bulk loader Arrow columns."""
+BATCH_BYTES = 256 * 1024 * 1024
+"""Bytes of landing objects per commit (PINPIPE_BRONZE_BATCH_BYTES)."""
+WRITER_PROPERTIES = WriterProperties(
+    compression="SNAPPY",
+    column_properties={
+        name: ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
+        for name in ("_raw_json", "raw_bytes")
+    },
+)
+"""Parquet settings of the bronze appends: the raw JSON text is unique per row, so a dictionary and
+min/max statistics of it cost time and log space and help no reader."""
 IGNORED_NAMED = 5
 """How many ignored objects a load report names."""
 LEDGER = "_loaded_objects"
@@ -249,16 +278,65 @@ def _runs_array(runs: list[tuple[Any, int]], kind: pa.DataType) -> pa.Array:
 
 @dataclass
 class _Batch:
-    """What one append writes: rows per entity, quarantine rows, and the ledger rows of the objects."""
+    """What one append writes: rows per entity, quarantine rows, and the ledger rows of the objects.
+
+    ``pieces`` are the rows the bulk parser typed, one Arrow table per object (every column but
+    ``_ingested_at``); ``rows`` the rows of the per-line path.
+    """
 
     rows: dict[str, _Rows]
     quarantine: _Rows
     ledger: list[dict[str, Any]]
+    pieces: dict[str, list[pa.Table]] = field(default_factory=lambda: {e: [] for e in ENTITIES})
     records: int = 0
+    bytes: int = 0
 
     @classmethod
     def empty(cls) -> _Batch:
         return cls(rows={e: _Rows() for e in ENTITIES}, quarantine=_Rows(), ledger=[])
+
+
+@dataclass
+class _Parsed:
+    """One landing object, parsed: bulk rows (if any), per-line rows and quarantined records."""
+
+    obj: LakeObject
+    key: ObjectKey
+    entity: str
+    records: int = 0
+    bulk: pa.Table | None = None
+    values: list[Any] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    rejected: list[bytes] = field(default_factory=list)
+    rejected_offsets: list[int] = field(default_factory=list)
+
+    def check(self, raw: bytes, offset: int, index_field: str, max_bytes: int) -> None:
+        """One record through the per-line path."""
+        try:
+            record = parse_record(raw, index_field, max_bytes)
+        except Rejected as rejected:
+            self.reasons.append(str(rejected))
+            self.rejected.append(raw)
+            self.rejected_offsets.append(offset)
+            return
+        self.values.append(record)
+        self.raw.append(strip_bom(raw))
+        self.offsets.append(offset)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise PinpipeError(f"{name}={value}: expected a whole number of at least 1")
+    return number
 
 
 class Rejected(Exception):
@@ -597,12 +675,20 @@ class BronzeLoader:
         settings: Settings,
         lake: Lake | None = None,
         clock: Callable[[], datetime] | None = None,
+        loader: str | None = None,
     ) -> None:
         self.settings = settings
         self.lake = lake or Lake(settings.lake)
         self.clock = clock or (lambda: datetime.now(UTC))
         """Gives ``_ingested_at`` of a commit (tests replay old loads with a fixed clock)."""
-        self.batch_records = 250_000
+        self.loader = loader or os.environ.get("PINPIPE_BRONZE_LOADER", "").strip() or "bulk"
+        """``bulk`` or ``per-line`` (see the module docstring); both load the same rows."""
+        if self.loader not in LOADERS:
+            raise PinpipeError(f"bronze loader {self.loader!r}: expected one of {', '.join(LOADERS)}")
+        self.batch_records = _env_int("PINPIPE_BRONZE_BATCH_RECORDS", BATCH_RECORDS[self.loader])
+        self.batch_bytes = _env_int("PINPIPE_BRONZE_BATCH_BYTES", BATCH_BYTES)
+        self.workers = os.cpu_count() or 1
+        """Threads that read and parse objects (bulk loader); Arrow's parser releases the GIL."""
 
     def table_uri(self, name: str) -> str:
         """URI of a bronze table."""
@@ -666,52 +752,117 @@ class BronzeLoader:
     def _load(self, progress: Callable[[int], None] | None) -> LoadReport:
         self.ensure_tables()
         todo, report = self.pending_objects()
-        batch = _Batch.empty()
-        for obj in todo:
-            self._read_object(obj, batch, report)
-            if batch.records >= self.batch_records:
-                self._commit(batch, report)
+        if self.loader != "bulk":
+            batch = _Batch.empty()
+            for parsed in self._parse_objects(todo):
+                self._add(parsed, batch, report)
+                if batch.records >= self.batch_records or batch.bytes >= self.batch_bytes:
+                    self._commit(batch, report)
+                    batch = _Batch.empty()
+                if progress:
+                    progress(1)
+            self._commit(batch, report)
+            return report
+        # The bulk loader commits a batch on a thread of its own while the next one is parsed: one
+        # commit at a time, in order, each waiting for the one before (the same commits as above).
+        with ThreadPoolExecutor(1, thread_name_prefix="bronze-commit") as committer:
+            running: Future[None] | None = None
+            try:
                 batch = _Batch.empty()
-            if progress:
-                progress(1)
-        self._commit(batch, report)
+                for parsed in self._parse_objects(todo):
+                    self._add(parsed, batch, report)
+                    if batch.records >= self.batch_records or batch.bytes >= self.batch_bytes:
+                        if running is not None:
+                            running.result()
+                        running = committer.submit(self._commit, batch, report)
+                        batch = _Batch.empty()
+                    if progress:
+                        progress(1)
+                if running is not None:
+                    running.result()
+                self._commit(batch, report)
+            finally:  # never leave a commit running once the lock is released
+                if running is not None:
+                    wait([running])
         return report
 
-    def _read_object(self, obj: LakeObject, batch: _Batch, report: LoadReport) -> None:
-        parsed = parse_object_key(obj.key)
-        assert parsed is not None
-        entity = self.settings.entity_of_topic(parsed.topic)
+    def _parse_objects(self, todo: list[LakeObject]) -> Iterator[_Parsed]:
+        """The objects parsed, in key order; the bulk loader reads and parses a few ahead on threads
+        (at most two per thread in flight, so memory stays bounded)."""
+        if self.loader != "bulk" or self.workers < 2 or len(todo) < 2:
+            yield from map(self._parse_object, todo)
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="bronze-parse") as pool:
+            waiting = iter(todo)
+            running: deque[Future[_Parsed]] = deque()
+            for obj in waiting:
+                running.append(pool.submit(self._parse_object, obj))
+                if len(running) >= 2 * self.workers:
+                    break
+            while running:
+                parsed = running.popleft().result()
+                following = next(waiting, None)
+                if following is not None:
+                    running.append(pool.submit(self._parse_object, following))
+                yield parsed
+
+    def _parse_object(self, obj: LakeObject) -> _Parsed:
+        """Read and parse one landing object (bulk where it can, else line by line)."""
+        key = parse_object_key(obj.key)
+        assert key is not None
+        entity = self.settings.entity_of_topic(key.topic)
         assert entity is not None
         data = self.lake.read_bytes(obj.key)
-        values = [data] if parsed.single else split_lines(data)
-        index_field = INDEX_FIELD[entity]
-        rows, quarantine = batch.rows[entity], batch.quarantine
-        rows_before, quarantine_before = len(rows.offsets), len(quarantine.offsets)
-        max_bytes = self.settings.max_record_bytes
+        parsed = _Parsed(obj, key, entity)
+        index_field, max_bytes = INDEX_FIELD[entity], self.settings.max_record_bytes
+        if self.loader == "bulk" and not key.single:
+            bulk = bulk_parse(entity, data, key.first_offset, max_bytes)
+            if bulk is not None:
+                parsed.records = bulk.records
+                parsed.bulk = bulk.table if bulk.table.num_rows else None
+                for position, raw in bulk.per_line:
+                    parsed.check(raw, key.first_offset + position, index_field, max_bytes)
+                return parsed
+        values = [data] if key.single else split_lines(data)
+        parsed.records = len(values)
         fast = parse_clean_object(values, index_field, max_bytes)
         if fast is not None:  # the common case: every line a JSON object whose index keeps the contract
-            rows.records.extend(fast)
-            rows.raw.extend(values)
-            rows.offsets.extend(range(parsed.first_offset, parsed.first_offset + len(values)))
-            values_to_check: list[bytes] = []
-        else:
-            values_to_check = values
-        for i, raw in enumerate(values_to_check):
-            offset = parsed.first_offset + i
-            try:
-                record = parse_record(raw, index_field, max_bytes)
-            except Rejected as rejected:
-                quarantine.records.append(str(rejected))
-                quarantine.raw.append(raw)
-                quarantine.offsets.append(offset)
-                continue
-            rows.records.append(record)
-            rows.raw.append(strip_bom(raw))
-            rows.offsets.append(offset)
-        rows.add_run(parsed.topic, parsed.partition, obj.key, rows_before)
-        quarantine.add_run(parsed.topic, parsed.partition, obj.key, quarantine_before)
-        batch.records += len(values)
-        batch.ledger.append({"landing_object": obj.key, "size": obj.size, "records": len(values)})
+            parsed.values = fast
+            parsed.raw = values
+            parsed.offsets = list(range(key.first_offset, key.first_offset + len(values)))
+            return parsed
+        for i, raw in enumerate(values):
+            parsed.check(raw, key.first_offset + i, index_field, max_bytes)
+        return parsed
+
+    def _add(self, parsed: _Parsed, batch: _Batch, report: LoadReport) -> None:
+        """Add a parsed object to the batch, with its lineage and its ledger row."""
+        key, obj = parsed.key, parsed.obj
+        rows, quarantine = batch.rows[parsed.entity], batch.quarantine
+        rows_before, quarantine_before = len(rows.offsets), len(quarantine.offsets)
+        rows.records.extend(parsed.values)
+        rows.raw.extend(parsed.raw)
+        rows.offsets.extend(parsed.offsets)
+        quarantine.records.extend(parsed.reasons)
+        quarantine.raw.extend(parsed.rejected)
+        quarantine.offsets.extend(parsed.rejected_offsets)
+        rows.add_run(key.topic, key.partition, obj.key, rows_before)
+        quarantine.add_run(key.topic, key.partition, obj.key, quarantine_before)
+        if parsed.bulk is not None:
+            n = parsed.bulk.num_rows
+            lineage = {
+                "_source": pa.repeat(pa.scalar("kafka"), n),
+                "_topic": pa.repeat(pa.scalar(key.topic), n),
+                "_partition": pa.repeat(pa.scalar(key.partition, pa.int32()), n),
+                "_landing_object": pa.repeat(pa.scalar(obj.key), n),
+            }
+            piece = parsed.bulk
+            for name, values in lineage.items():
+                piece = piece.append_column(name, values)
+            batch.pieces[parsed.entity].append(piece)
+        batch.records += parsed.records
+        batch.bytes += obj.size
+        batch.ledger.append({"landing_object": obj.key, "size": obj.size, "records": parsed.records})
         report.objects_loaded += 1
 
     def _commit(self, batch: _Batch, report: LoadReport) -> None:
@@ -727,10 +878,13 @@ class BronzeLoader:
         now = self.clock()
         tables: dict[str, pa.Table] = {}
         for entity in ENTITIES:
+            parts = [self._bulk_table(entity, batch, now)] if batch.pieces[entity] else []
             if batch.rows[entity].offsets:
                 table = self._entity_table(entity, batch, now)
                 if table is not None:
-                    tables[entity] = table
+                    parts.append(table)
+            if parts:
+                tables[entity] = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         quarantine = batch.quarantine
         if quarantine.offsets:
             columns = quarantine.lineage(now)
@@ -739,8 +893,14 @@ class BronzeLoader:
             tables[QUARANTINE] = pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA)
         # Every table is built: from here on nothing depends on the content of a record.
         counts = {row["landing_object"]: dict.fromkeys(("loaded", "quarantined"), 0) for row in batch.ledger}
-        for name, table in tables.items():
-            added = self._append_new(name, table)
+        order = [row["landing_object"] for row in batch.ledger] if self.loader == "bulk" else None
+        if len(tables) > 1:  # one append per table, side by side (each table has its own log)
+            with ThreadPoolExecutor(len(tables), thread_name_prefix="bronze-append") as pool:
+                futures = {name: pool.submit(self._append_new, name, t, order) for name, t in tables.items()}
+                appended = {name: future.result() for name, future in futures.items()}
+        else:
+            appended = {name: self._append_new(name, t, order) for name, t in tables.items()}
+        for name, added in appended.items():
             if name == QUARANTINE:
                 report.quarantined += added.num_rows
                 _tally(counts, added, "quarantined")
@@ -760,6 +920,15 @@ class BronzeLoader:
         write_deltalake(
             self.table_uri(LEDGER), ledger, mode="append", storage_options=self.lake.storage_options
         )
+
+    def _bulk_table(self, entity: str, batch: _Batch, now: datetime) -> pa.Table:
+        """The rows the bulk parser typed, with ``_ingested_at``, in the entity's schema."""
+        table = pa.concat_tables(batch.pieces[entity])
+        table = table.append_column(
+            "_ingested_at", pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), table.num_rows)
+        )
+        schema = entity_schema(entity)
+        return pa.Table.from_arrays([table[name] for name in schema.names], schema=schema)
 
     def _entity_table(self, entity: str, batch: _Batch, now: datetime) -> pa.Table | None:
         """The bronze rows of an entity; a record a field of which cannot be stored moves to quarantine."""
@@ -781,9 +950,14 @@ class BronzeLoader:
         columns.update(rows.lineage(now))
         return pa.Table.from_pydict(columns, schema=entity_schema(entity))
 
-    def _append_new(self, name: str, table: pa.Table) -> pa.Table:
-        """Append the rows whose (topic, partition, offset) the table does not hold yet; return them."""
-        table = _drop_repeats(table)
+    def _append_new(self, name: str, table: pa.Table, order: list[str] | None = None) -> pa.Table:
+        """Append the rows whose (topic, partition, offset) the table does not hold yet; return them.
+
+        ``order``: the batch's landing objects in load order, when the rows are not in that order
+        (the bulk loader puts its typed rows first): of a repeated key, the row of the earliest
+        object is kept, as the per-line loader keeps it.
+        """
+        table = _drop_repeats(table, order if name != QUARANTINE else None)
         existing = self._existing_keys(name, table)
         if existing is not None and existing.num_rows:
             keys = _row_keys(table["_topic"], table["_partition"], table["_offset"])
@@ -791,7 +965,11 @@ class BronzeLoader:
             table = table.filter(pc.invert(pc.is_in(keys, value_set=held)))
         if table.num_rows:
             write_deltalake(
-                self.table_uri(name), table, mode="append", storage_options=self.lake.storage_options
+                self.table_uri(name),
+                table,
+                mode="append",
+                storage_options=self.lake.storage_options,
+                writer_properties=WRITER_PROPERTIES,
             )
         return table
 
@@ -824,11 +1002,18 @@ def _row_keys(topic: pa.ChunkedArray, partition: pa.ChunkedArray, offset: pa.Chu
     return pc.cast(joined, pa.string())
 
 
-def _drop_repeats(table: pa.Table) -> pa.Table:
-    """Keep the first row of each (topic, partition, offset) within one batch."""
-    keys = _row_keys(table["_topic"], table["_partition"], table["_offset"])
-    if len(pc.unique(keys)) == len(keys):
+def _drop_repeats(table: pa.Table, order: list[str] | None = None) -> pa.Table:
+    """Keep the first row of each (topic, partition, offset) within one batch (first in ``order`` of
+    the landing objects, when given)."""
+    if pc.count_distinct(table["_offset"]).as_py() == table.num_rows:
+        return table  # no offset twice, so no key twice
+    lineage = ["_topic", "_partition", "_offset"]
+    if table.select(lineage).group_by(lineage).aggregate([]).num_rows == table.num_rows:
         return table
+    if order is not None:  # a stable sort by load order: each object's rows stay in their order
+        rank = pc.index_in(table["_landing_object"], value_set=pa.array(order, pa.string()))
+        table = table.take(pc.sort_indices(rank))
+    keys = _row_keys(table["_topic"], table["_partition"], table["_offset"])
     seen: set[str] = set()
     mask = []
     for key in keys.to_pylist():

@@ -22,7 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion import bronze
-from ingestion.bronze import INT64_MAX, INT64_MIN, KEY_CONTRACT, BronzeLoader, parse_record, read_table
+from ingestion.bronze import (
+    INT64_MAX,
+    INT64_MIN,
+    KEY_CONTRACT,
+    LOADERS,
+    BronzeLoader,
+    parse_record,
+    read_table,
+)
 from ingestion.lake import Lake
 from ingestion.landing import UTF8_BOM, LandingWriter, object_key, split_lines
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
@@ -303,7 +311,10 @@ def test_a_record_that_cannot_be_stored_is_quarantined_alone(
     ]
 
 
-def test_a_failing_batch_commits_nothing(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_failing_batch_commits_nothing(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, loader: str
+) -> None:
     """If building the tables fails anyway, nothing is written: no table holds half a batch."""
 
     def broken(records: list[dict[str, Any]], entity: str) -> dict[str, Any]:
@@ -311,14 +322,20 @@ def test_a_failing_batch_commits_nothing(settings: Settings, monkeypatch: pytest
             raise RuntimeError("boom")
         return real(records, entity)
 
-    real = bronze.source_columns
+    def broken_bulk(self: BronzeLoader, entity: str, batch: Any, now: datetime) -> Any:
+        if entity == "user":
+            raise RuntimeError("boom")
+        return real_bulk(self, entity, batch, now)
+
+    real, real_bulk = bronze.source_columns, BronzeLoader._bulk_table
     monkeypatch.setattr(bronze, "source_columns", broken)
     monkeypatch.setattr(bronze, "unstorable_records", lambda records, entity: {})
+    monkeypatch.setattr(BronzeLoader, "_bulk_table", broken_bulk)  # the bulk loader's typed rows
     for entity in ENTITIES:
         land(settings, entity, [b'{"%s": 1}' % INDEX_FIELD[entity].encode()])
     land(settings, "pin", [b"bad"], partition=1)
     with pytest.raises(RuntimeError, match="boom"):
-        BronzeLoader(settings).load()
+        BronzeLoader(settings, loader=loader).load()
     assert all(not rows for rows in tables(settings).values())
     assert len(read_table(settings, "_loaded_objects")) == 0
     monkeypatch.undo()
