@@ -8,12 +8,9 @@ the redelivery rewrites the same objects; any overlap is dropped by the bronze l
 each (topic, partition, offset) once.
 
 A rebalance moves partitions only after their open objects are landed and their offsets committed,
-so the new owner starts exactly after the last durably written record. kafka-python 3 runs the
-rebalance listener on its IO thread, inside ``poll()`` (the main thread is blocked in ``poll()``
-meanwhile, so the writer is never used by two threads at once); a blocking ``commit()`` from there
-fails ("Cannot block on net.run() from the IO thread"), so the listener is asynchronous and awaits the
-commit on that loop. Partitions lost by a forced eviction are not committed and their open objects
-are dropped unlanded: their new owner may already be landing them.
+so the new owner starts exactly after the last durably written record. Partitions lost by a forced
+eviction are not committed and their open objects are dropped unlanded: their new owner may already
+be landing them.
 
 Two modes: ``drain`` lands up to the end offsets seen at start and returns (the daily DAG's task);
 continuous runs until ``stop`` is set (SIGTERM/SIGINT in the CLI), then lands the open objects,
@@ -21,7 +18,10 @@ commits and returns. A broker that cannot be reached fails the start within ``ti
 broker that goes away during a drain is waited for at most ``outage_timeout`` seconds (a continuous
 run waits for it). Poison records never stop the loop: every value is landed as it came (a value
 with a newline byte as its own ``.bin`` object) and the bronze loader quarantines what is not JSON.
-Needs the kafka extra (kafka-python).
+
+The rules live here; the client is behind :class:`ingestion.kafka_clients.LandingConsumer`
+(confluent-kafka where installed, else kafka-python; setting ``kafka_client``), which hands over
+records in runs of contiguous offsets per partition, so the landing costs little per record.
 """
 
 from __future__ import annotations
@@ -32,20 +32,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from ingestion.errors import PinpipeError
+from ingestion.kafka_clients import START_HINT, LandingConsumer, TopicPartition, open_landing_consumer
 from ingestion.lake import Lake
 from ingestion.landing import LandedObject, LandingWriter
 from ingestion.settings import ENTITIES, Settings
 
 log = logging.getLogger(__name__)
 
-START_HINT = "start it with `pinpipe kafka start` or set PINPIPE_KAFKA_BOOTSTRAP"
+__all__ = ["START_HINT", "KafkaLanding", "LandingReport"]
 
 
 @dataclass
@@ -77,38 +73,24 @@ class _Writer(LandingWriter):
         return len(buffer.lines) if buffer is not None else 0
 
 
-class _Listener(AsyncConsumerRebalanceListener):
-    """Rebalance hooks; kafka-python awaits them on its IO thread while ``poll()`` blocks the caller."""
-
-    def __init__(self, landing: KafkaLanding) -> None:
-        self.landing = landing
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self.landing._on_revoked(set(revoked))
-
-    async def on_partitions_lost(self, lost: Any) -> None:
-        self.landing._on_lost(set(lost))
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        for tp in assigned:
-            self.landing._next.pop(tp, None)
-            self.landing._committed.pop(tp, None)
-
-
 @contextmanager
 def _quiet_kafka_client() -> Iterator[None]:
-    """At the default verbosity, hide the client's per-retry connection errors: a failure of the
+    """At the default verbosity, hide the clients' per-retry connection errors: a failure of the
     landing is reported once, as a PinpipeError. PINPIPE_LOG_LEVEL=INFO (or DEBUG) shows them all."""
-    client = logging.getLogger("kafka")
-    if client.getEffectiveLevel() < logging.WARNING:
-        yield
-        return
-    level = client.level
-    client.setLevel(logging.CRITICAL)
+    clients = [logging.getLogger(name) for name in ("kafka", "confluent_kafka")]
+    quiet = [c for c in clients if c.getEffectiveLevel() >= logging.WARNING]
+    levels = [c.level for c in quiet]
+    for client in quiet:
+        client.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        client.setLevel(level)
+        for client, level in zip(quiet, levels, strict=True):
+            client.setLevel(level)
+
+
+def _describe(partitions: set[TopicPartition]) -> str:
+    return ", ".join(f"{t}[{p}]" for t, p in sorted(partitions)) or "none"
 
 
 class KafkaLanding:
@@ -135,40 +117,11 @@ class KafkaLanding:
             outage_timeout if outage_timeout is not None else settings.kafka_outage_timeout
         )
         self.topics = [settings.topic(e) for e in ENTITIES]
-        self._next: dict[Any, int] = {}  # TopicPartition → offset after the last record handed to the writer
-        self._committed: dict[Any, int] = {}
+        self._next: dict[TopicPartition, int] = {}  # offset after the last record handed to the writer
+        self._committed: dict[TopicPartition, int] = {}
         self._abandoning = False  # failing: land and commit nothing more, leave quickly
-        self._listener_error: BaseException | None = None
         self.report = LandingReport()
-        self.consumer: Any = None
-
-    @property
-    def _timeout_ms(self) -> int:
-        return max(1, int(self.timeout * 1000))
-
-    def _connect(self) -> Any:
-
-        try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                group_id=self.settings.kafka_group,
-                client_id=self.client_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_partition_fetch_bytes=8 * 1024 * 1024,
-                fetch_max_bytes=64 * 1024 * 1024,
-                max_poll_records=5_000,
-                reconnect_backoff_max_ms=2_000,
-                session_timeout_ms=6_000,  # the broker minimum: a crashed member is replaced fast
-                heartbeat_interval_ms=2_000,
-                bootstrap_timeout_ms=self._timeout_ms,
-            )
-        except KafkaError as exc:
-            raise PinpipeError(
-                f"cannot reach Kafka at {self.settings.kafka_bootstrap} within {self.timeout:g}s "
-                f"({type(exc).__name__}): {START_HINT}"
-            ) from None
-        return consumer
+        self.consumer: LandingConsumer | None = None
 
     def run(
         self,
@@ -195,18 +148,20 @@ class KafkaLanding:
         assignment_timeout: float | None,
     ) -> LandingReport:
         started = time.monotonic()
-        self.consumer = self._connect()
+        consumer = self.consumer = open_landing_consumer(
+            self.settings, client_id=self.client_id, timeout=self.timeout
+        )
+        log.info("kafka landing: %s client, group %s", consumer.client, self.settings.kafka_group)
         self._abandoning = False
         try:
-            self.consumer.subscribe(self.topics, listener=_Listener(self))
-            end_offsets: dict[Any, int] = self._end_offsets() if drain else {}
+            consumer.subscribe(self.topics, self)
+            end_offsets = consumer.end_offsets(self.topics) if drain else {}
             stalled_since = time.monotonic()
-            last_positions: dict[Any, int | None] = {}
+            last_positions: dict[TopicPartition, int | None] = {}
             while not stop.is_set():
-                batches = self._poll()
-                for tp, records in batches.items():
-                    for record in records:
-                        self._add(tp, record.offset, record.value)
+                runs = consumer.poll()
+                for topic, partition, first, values in runs:
+                    self._add_run(topic, partition, first, values)
                 landed = self.writer.flush_due()
                 if landed:
                     self._on_landed(landed)
@@ -215,9 +170,9 @@ class KafkaLanding:
                     progress(self.report)
                 if not drain:
                     continue
-                if batches:
+                if runs:
                     stalled_since = time.monotonic()
-                assignment = self.consumer.assignment()
+                assignment = consumer.assignment()
                 if not assignment:
                     limit = assignment_timeout if assignment_timeout is not None else self.outage_timeout
                     if time.monotonic() - stalled_since > limit:
@@ -227,7 +182,7 @@ class KafkaLanding:
                             f"up? {START_HINT}"
                         )
                     continue
-                positions = self._positions(assignment)
+                positions = consumer.positions(assignment)
                 if positions != last_positions:
                     last_positions = positions
                     stalled_since = time.monotonic()
@@ -246,63 +201,26 @@ class KafkaLanding:
                 deadline=time.monotonic() + max(self.timeout, min(self.outage_timeout, 60.0))
             )
         except BaseException:
-            self._abandoning = True  # the listener called by close() must not land or commit now
+            self._abandoning = True  # the hooks called by close() must not land or commit now
             raise
         finally:
             try:
-                self.consumer.close(autocommit=False, timeout_ms=self._timeout_ms)
+                consumer.close()
             except Exception as exc:  # closing must not hide the real error
                 log.info("closing the consumer failed: %s", exc)
             self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _poll(self) -> dict[Any, list[Any]]:
-        """One ``poll()``; an error of the rebalance listener is raised here, as itself."""
-        try:
-            batches: dict[Any, list[Any]] = self.consumer.poll(timeout_ms=200)
-        except KafkaError:
-            if self._listener_error is not None:
-                error, self._listener_error = self._listener_error, None
-                raise error from None
-            raise
-        return batches
-
     def _landed_note(self) -> str:
         return f"{self.report.records:,} records read, {self.report.objects:,} objects landed and committed"
 
-    def _positions(self, assignment: set[Any]) -> dict[Any, int | None]:
-        """The position of every assigned partition (None where unknown for now, e.g. broker away)."""
-        positions: dict[Any, int | None] = {}
-        for tp in assignment:
-            try:
-                positions[tp] = self.consumer.position(tp, timeout_ms=self._timeout_ms)
-            except KafkaError as exc:  # broker away: keep polling, the client reconnects
-                log.debug("position of %s unknown for now: %s", tp, exc)
-                positions[tp] = None
-        return positions
-
-    def _end_offsets(self) -> dict[Any, int]:
-
-        partitions = []
-        for topic in self.topics:
-            ids = self.consumer.partitions_for_topic(topic)
-            if not ids:
-                raise PinpipeError(f"topic {topic} does not exist on {self.settings.kafka_bootstrap}")
-            partitions += [TopicPartition(topic, p) for p in ids]
-        try:
-            ends: dict[Any, int] = self.consumer.end_offsets(partitions, timeout_ms=self._timeout_ms)
-        except KafkaError as exc:
-            raise PinpipeError(
-                f"cannot read the end offsets from Kafka at {self.settings.kafka_bootstrap} within "
-                f"{self.timeout:g}s ({type(exc).__name__}): {START_HINT}"
-            ) from None
-        return ends
-
-    def _add(self, tp: Any, offset: int, value: bytes | None) -> None:
-        landed = self.writer.add(tp.topic, tp.partition, offset, value if value is not None else b"")
-        self._next[tp] = offset + 1
-        self.report.records += 1
-        self.report.per_topic[tp.topic] = self.report.per_topic.get(tp.topic, 0) + 1
+    def _add_run(self, topic: str, partition: int, first: int, values: list[bytes]) -> None:
+        """Hand records of one partition with contiguous offsets to the writer; commit what it landed."""
+        landed = self.writer.add_run(topic, partition, first, values)
+        self._next[(topic, partition)] = first + len(values)
+        report = self.report
+        report.records += len(values)
+        report.per_topic[topic] = report.per_topic.get(topic, 0) + len(values)
         if landed:
             self._on_landed(landed)
             self._commit()
@@ -326,91 +244,82 @@ class KafkaLanding:
             time.sleep(min(2.0, 0.2 * 2**attempt, max(0.0, deadline - time.monotonic())))
             attempt += 1
 
-    def _offsets_to_commit(self, only: set[Any] | None = None) -> dict[Any, Any]:
+    def _offsets_to_commit(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """Per partition, the first offset not yet durably landed, where it differs from the committed one."""
         open_first = self.writer.open_offsets()
         offsets = {}
         for tp, next_offset in self._next.items():
             if only is not None and tp not in only:
                 continue
-            safe = open_first.get((tp.topic, tp.partition), next_offset)
+            safe = open_first.get(tp, next_offset)
             if self._committed.get(tp) != safe:
-                offsets[tp] = OffsetAndMetadata(safe, "", -1)
+                offsets[tp] = safe
         return offsets
 
-    def _commit(self, only: set[Any] | None = None) -> bool:
+    def _commit(self) -> bool:
         """Commit, per partition, the first offset not yet durably landed; False if the commit failed.
 
         A failed commit loses nothing: the records are landed, and a redelivery is dropped by bronze.
-        Main thread only (never from the rebalance listener).
+        Polling thread only (the rebalance hooks commit through the client's own path).
         """
-
-        offsets = self._offsets_to_commit(only)
+        offsets = self._offsets_to_commit()
         if not offsets:
             return True
-        try:
-            self.consumer.commit(offsets=offsets, timeout_ms=self._timeout_ms)
-        except KafkaError as exc:
-            log.info("offset commit failed (will retry): %s", exc)
+        assert self.consumer is not None
+        if not self.consumer.commit(offsets):
             return False
         self._committed_now(offsets)
         return True
 
-    def _committed_now(self, offsets: dict[Any, Any]) -> None:
-        for tp, meta in offsets.items():
-            self._committed[tp] = meta.offset
+    def _committed_now(self, offsets: dict[TopicPartition, int]) -> None:
+        self._committed.update(offsets)
         self.report.commits += 1
 
-    async def _on_revoked(self, revoked: set[Any]) -> None:
-        """Before the partitions move: land their open objects, then commit them (awaited on the IO
-        loop; a blocking commit is impossible there). The new owner starts after the landed records."""
-        try:
-            if self._abandoning:
-                return
-            landed = self.writer.flush_all()  # all of them: under the eager protocol all are revoked
-            if landed:
-                self._on_landed(landed)
-            offsets = self._offsets_to_commit(revoked)
-            if not offsets:
-                return
-            try:
-                await self._commit_on_io_loop(offsets)
-            except Exception as exc:  # the new owner lands the records again; bronze drops the repeats
-                log.warning("offsets of the revoked partitions not committed before the rebalance: %s", exc)
-                return
-            self._committed_now(offsets)
-        except BaseException as exc:  # e.g. the lake refused a write: raised by poll(), as itself
-            self._listener_error = exc
-            raise
-        finally:
-            for tp in revoked:  # another member may own them now: never commit them again
-                self._next.pop(tp, None)
-                self._committed.pop(tp, None)
+    # -- rebalance hooks (ingestion.kafka_clients.RebalanceHooks), called by the consumer ------------
 
-    async def _commit_on_io_loop(self, offsets: dict[Any, Any]) -> None:
-        """Commit from a coroutine running on kafka-python's IO loop (the rebalance listener).
-
-        ``KafkaConsumer.commit()`` is a blocking facade over the coordinator's commit coroutine and
-        refuses to run on the IO thread; the listener awaits that coroutine itself (kafka-python is
-        pinned to 3.0.12 in pyproject.toml). The fallback, for a client without it, awaits an
-        asynchronous commit's future.
-        """
-        coordinator = getattr(self.consumer, "_coordinator", None)
-        commit = getattr(coordinator, "_commit_offsets_sync_async", None)
-        if commit is not None:
-            await commit(offsets, timeout_ms=self._timeout_ms)
-        else:  # pragma: no cover - other kafka-python versions
-            await self.consumer.commit_async(offsets=offsets)
-
-    def _on_lost(self, lost: set[Any]) -> None:
-        """After a forced eviction: the partitions may already be landed by their new owner, so their
-        open objects are dropped unlanded and nothing is committed for them."""
-        dropped = 0
-        for tp in lost:
-            dropped += self.writer.discard(tp.topic, tp.partition)
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        """New partitions: their committed offsets are read by the client; start afresh."""
+        log.info("kafka landing: assigned %d partitions: %s", len(partitions), _describe(partitions))
+        for tp in partitions:
             self._next.pop(tp, None)
             self._committed.pop(tp, None)
+
+    def revoking(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Before the partitions move: land their open objects; returns their offsets to commit (the
+        consumer commits them before it lets the partitions go). The new owner starts after the landed
+        records."""
+        log.info("kafka landing: revoking %d partitions: %s", len(partitions), _describe(partitions))
+        if self._abandoning:
+            return {}
+        landed = self.writer.flush_all()  # all of them: under the eager protocol all are revoked
+        if landed:
+            self._on_landed(landed)
+        return self._offsets_to_commit(partitions)
+
+    def revoked(
+        self, partitions: set[TopicPartition], committed: dict[TopicPartition, int], error: Exception | None
+    ) -> None:
+        """After the revoked partitions' commit (or its failure): never commit them again."""
+        if error is not None:  # the new owner lands the records again; bronze drops the repeats
+            log.warning("offsets of the revoked partitions not committed before the rebalance: %s", error)
+        elif committed:
+            self._committed_now(committed)
+        for tp in partitions:  # another member may own them now
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    def lost(self, partitions: set[TopicPartition]) -> None:
+        """After a forced eviction: the partitions may already be landed by their new owner, so their
+        open objects are dropped unlanded and nothing is committed for them."""
+        log.info("kafka landing: lost %d partitions: %s", len(partitions), _describe(partitions))
+        dropped = 0
+        for topic, partition in partitions:
+            dropped += self.writer.discard(topic, partition)
+            self._next.pop((topic, partition), None)
+            self._committed.pop((topic, partition), None)
         if dropped:
             log.warning(
-                "lost %d partitions to another member: %d records left to it unlanded", len(lost), dropped
+                "lost %d partitions to another member: %d records left to it unlanded",
+                len(partitions),
+                dropped,
             )

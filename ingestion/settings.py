@@ -109,6 +109,9 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Kafka landing: a drain fails after this long without progress."
     )
     kafka_compression: str = Field(default="lz4", description="Producer compression: lz4, gzip, zstd, none.")
+    kafka_client: str = Field(
+        default="auto", description="Kafka client: auto (confluent when installed), confluent, kafka-python."
+    )
     kinesis_shards: int = Field(default=2, ge=1, le=500, description="Shards of a stream the sink creates.")
     stream_commit_seconds: float = Field(
         default=0.5, gt=0, le=60, description="Stream ingestion: most seconds between bronze commits."
@@ -167,6 +170,13 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_group", f"pinpipe-landing-{self.uid}")
         if not self.warehouse:
             object.__setattr__(self, "warehouse", str(data_dir / "warehouse.duckdb"))
+
+    @field_validator("kafka_client")
+    @classmethod
+    def _check_kafka_client(cls, value: str) -> str:
+        if value not in ("auto", "confluent", "kafka-python"):
+            raise ValueError(f"kafka_client {value!r} must be auto, confluent or kafka-python")
+        return value
 
     @field_validator("http_api")
     @classmethod

@@ -182,3 +182,37 @@ def test_objects_follow_the_umask_and_stale_temp_files_are_swept(tmp_path: Path)
     report = BronzeLoader(settings).load()
     assert report.stale_temp_files_removed == 1
     assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_add_run_lands_the_same_objects_as_one_add_per_value(tmp_path: Path, seed: int) -> None:
+    """The Kafka landing's batch path (``add_run``) cuts objects exactly where ``add`` does: by records,
+    by bytes, at offset gaps, and around values with a newline (their own ``.bin`` objects)."""
+    import random
+
+    rng = random.Random(seed)
+    bounds = {"flush_records": rng.choice([5, 50, 1000]), "flush_bytes": rng.choice([1024, 1500, 2500])}
+    runs = []
+    offset = 0
+    for _ in range(40):
+        values = [
+            b"x" * rng.randint(0, 300) + (b"\n" if rng.random() < 0.03 else b"")
+            for _ in range(rng.randint(1, 30))
+        ]
+        runs.append((rng.choice(["t1", "t2"]), offset, values))
+        offset += len(values) + (5 if rng.random() < 0.1 else 0)  # sometimes a gap
+    results = []
+    for name, batched in (("one", False), ("run", True)):
+        lake = Lake(str(tmp_path / name))
+        writer = LandingWriter(lake, flush_seconds=3600, **bounds)
+        landed = []
+        for topic, first, values in runs:
+            if batched:
+                landed += writer.add_run(topic, 0, first, values)
+            else:
+                for i, value in enumerate(values):
+                    landed += writer.add(topic, 0, first + i, value)
+        landed += writer.flush_all()
+        results.append((landed, {o.key: lake.read_bytes(o.key) for o in landed}))
+    assert results[0] == results[1]
+    assert len(results[0][0]) > 10

@@ -1,0 +1,189 @@
+"""The two roles a Kafka client plays in pinpipe, and which client plays them.
+
+Roles (one Protocol each): a :class:`RecordProducer` (the emulator's Kafka sink) and a
+:class:`LandingConsumer` (the consumer under :class:`ingestion.kafka_landing.KafkaLanding`, which keeps
+the landing's rules: buffering, offsets committed after durable writes, rebalances, drains).
+
+Clients (one module each, both behind these Protocols, both with the same guarantees):
+
+- ``confluent``: confluent-kafka (librdkafka in the wheel), :mod:`ingestion.kafka_confluent`, extra
+  ``kafka-fast``; several times faster, the one used wherever it is installed;
+- ``kafka-python``: the pure-Python client, :mod:`ingestion.kafka_python_client`, extra ``kafka``; the
+  portable one.
+
+The setting ``kafka_client`` (``PINPIPE_KAFKA_CLIENT``) chooses: ``auto`` (the default) is confluent
+when it can be imported, else kafka-python.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ingestion.errors import PinpipeError
+from ingestion.settings import Settings
+
+CLIENTS = ("confluent", "kafka-python")
+"""The client implementations, fastest first."""
+
+_PACKAGE = {"confluent": ("confluent_kafka", "kafka-fast"), "kafka-python": ("kafka", "kafka")}
+"""Client → (the package it imports, the project's extra that installs it)."""
+
+TopicPartition = tuple[str, int]
+"""A partition, client-independent: (topic, partition)."""
+
+Run = tuple[str, int, int, list[bytes]]
+"""Records polled from one partition with contiguous offsets: (topic, partition, first offset, values);
+a record without a value is ``b""``."""
+
+START_HINT = "start it with `pinpipe kafka start` or set PINPIPE_KAFKA_BOOTSTRAP"
+
+PRODUCER: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 20,
+    "batch_size": 256 * 1024,
+    "max_in_flight_requests_per_connection": 5,
+    "retries": 2_147_483_647,
+    "delivery_timeout_ms": 120_000,
+    "max_request_size": 1024 * 1024,
+}
+"""The producer's delivery settings, for both clients (kafka-python's names): idempotent, ``acks=all``,
+batched; a record larger than 1 MiB is refused (counted as failed)."""
+
+CONSUMER: dict[str, Any] = {
+    "max_partition_fetch_bytes": 8 * 1024 * 1024,
+    "fetch_max_bytes": 64 * 1024 * 1024,
+    "max_poll_records": 5_000,
+    "reconnect_backoff_max_ms": 2_000,
+    "session_timeout_ms": 6_000,  # the broker minimum: a crashed member is replaced fast
+    "heartbeat_interval_ms": 2_000,
+}
+"""The landing consumer's fetch and group settings, for both clients (kafka-python's names)."""
+
+
+def compression(settings: Settings) -> str | None:
+    """The producer compression (None for ``none``)."""
+    return None if settings.kafka_compression == "none" else settings.kafka_compression
+
+
+def installed(client: str) -> bool:
+    """Whether a client's package can be imported."""
+    return importlib.util.find_spec(_PACKAGE[client][0]) is not None
+
+
+def choose_client(settings: Settings) -> str:
+    """The client the settings ask for: ``confluent`` or ``kafka-python`` (``auto``: the first installed)."""
+    wanted = settings.kafka_client
+    if wanted == "auto":
+        for client in CLIENTS:
+            if installed(client):
+                return client
+        raise PinpipeError(
+            "no Kafka client is installed: install the project's kafka-fast extra (confluent-kafka) or its "
+            "kafka extra (kafka-python)"
+        )
+    if not installed(wanted):
+        package, extra = _PACKAGE[wanted]
+        raise PinpipeError(
+            f"PINPIPE_KAFKA_CLIENT={wanted} needs {package}, which is not installed: install the project's "
+            f"{extra} extra, or set PINPIPE_KAFKA_CLIENT=auto"
+        )
+    return wanted
+
+
+@dataclass
+class DeliveryCounts:
+    """Records a producer delivered and gave up on (after its retries), and failures by kind."""
+
+    delivered: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class RecordProducer(Protocol):
+    """An idempotent producer with ``acks=all``, batching and the configured compression."""
+
+    client: str
+
+    def send_batch(self, records: Sequence[tuple[str, bytes | None, bytes | None]]) -> None:
+        """Queue (topic, key, value) records for delivery. Thread-safe; never raises for one record:
+        a record the client refuses at once (too large, say) is counted as failed."""
+
+    def counts(self) -> DeliveryCounts:
+        """Delivery results so far."""
+
+    def close(self) -> DeliveryCounts:
+        """Wait until every queued record is delivered or given up on, close, return the counts."""
+
+
+class RebalanceHooks(Protocol):
+    """What the landing does when partitions move (implemented by KafkaLanding)."""
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        """Partitions were assigned to this member."""
+
+    def revoking(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """Partitions are about to move: land the open objects; returns the offsets to commit now."""
+
+    def revoked(
+        self, partitions: set[TopicPartition], committed: dict[TopicPartition, int], error: Exception | None
+    ) -> None:
+        """The revoked partitions' offsets were committed (``error`` None) or not; forget the partitions."""
+
+    def lost(self, partitions: set[TopicPartition]) -> None:
+        """Partitions were taken away without a revocation (an eviction): drop their open objects."""
+
+
+class LandingConsumer(Protocol):
+    """A group member with manual commits, as the landing needs it. Errors reaching Kafka are raised as
+    PinpipeError naming the servers; an error of a rebalance hook is raised by ``poll`` as itself."""
+
+    client: str
+
+    def subscribe(self, topics: list[str], hooks: RebalanceHooks) -> None:
+        """Join the group on ``topics``; ``hooks`` are called from inside ``poll`` on this thread (or,
+        for kafka-python, on its IO thread while ``poll`` blocks this one)."""
+
+    def end_offsets(self, topics: list[str]) -> dict[TopicPartition, int]:
+        """The end offset of every partition of ``topics`` (PinpipeError if a topic does not exist)."""
+
+    def poll(self) -> list[Run]:
+        """The records that arrived (at most ~0.2 s of waiting), as runs of contiguous offsets."""
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this member owns now."""
+
+    def positions(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """The next offset to read of each partition (None where not known yet, e.g. broker away)."""
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit synchronously (offset = the next offset to read); False if it failed (logged)."""
+
+    def close(self) -> None:
+        """Leave the group without committing anything more."""
+
+
+def open_producer(settings: Settings) -> RecordProducer:
+    """The chosen client's producer for the uid's topics (PinpipeError if Kafka cannot be reached)."""
+    if choose_client(settings) == "confluent":
+        from ingestion.kafka_confluent import ConfluentProducer  # kafka-fast extra
+
+        return ConfluentProducer(settings)
+    from ingestion.kafka_python_client import KafkaPythonProducer  # kafka extra
+
+    return KafkaPythonProducer(settings)
+
+
+def open_landing_consumer(settings: Settings, *, client_id: str, timeout: float) -> LandingConsumer:
+    """The chosen client's consumer of the landing group; fails (PinpipeError, one line) when Kafka
+    cannot be reached within ``timeout`` seconds."""
+    if choose_client(settings) == "confluent":
+        from ingestion.kafka_confluent import ConfluentLandingConsumer  # kafka-fast extra
+
+        return ConfluentLandingConsumer(settings, client_id=client_id, timeout=timeout)
+    from ingestion.kafka_python_client import KafkaPythonLandingConsumer  # kafka extra
+
+    return KafkaPythonLandingConsumer(settings, client_id=client_id, timeout=timeout)
