@@ -87,7 +87,7 @@ BATCH_RECORDS = {"bulk": 1_000_000, "per-line": 250_000}
 """Records per commit (PINPIPE_BRONZE_BATCH_RECORDS); the per-line loader holds a Python object per
 record, the bulk loader Arrow columns."""
 BATCH_BYTES = 256 * 1024 * 1024
-"""Bytes of landing objects per commit (PINPIPE_BRONZE_BATCH_BYTES)."""
+"""Bytes of landing objects per commit (PINPIPE_BRONZE_BATCH_BYTES); Settings.bronze_batch_bytes."""
 WRITER_PROPERTIES = WriterProperties(
     compression="SNAPPY",
     column_properties={
@@ -324,19 +324,6 @@ class _Parsed:
         self.values.append(record)
         self.raw.append(strip_bom(raw))
         self.offsets.append(offset)
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = int(value.replace("_", ""))
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise PinpipeError(f"{name}={value}: expected a whole number of at least 1")
-    return number
 
 
 class Rejected(Exception):
@@ -681,12 +668,12 @@ class BronzeLoader:
         self.lake = lake or Lake(settings.lake)
         self.clock = clock or (lambda: datetime.now(UTC))
         """Gives ``_ingested_at`` of a commit (tests replay old loads with a fixed clock)."""
-        self.loader = loader or os.environ.get("PINPIPE_BRONZE_LOADER", "").strip() or "bulk"
+        self.loader = loader or settings.bronze_loader
         """``bulk`` or ``per-line`` (see the module docstring); both load the same rows."""
         if self.loader not in LOADERS:
             raise PinpipeError(f"bronze loader {self.loader!r}: expected one of {', '.join(LOADERS)}")
-        self.batch_records = _env_int("PINPIPE_BRONZE_BATCH_RECORDS", BATCH_RECORDS[self.loader])
-        self.batch_bytes = _env_int("PINPIPE_BRONZE_BATCH_BYTES", BATCH_BYTES)
+        self.batch_records = settings.bronze_batch_records or BATCH_RECORDS[self.loader]
+        self.batch_bytes = settings.bronze_batch_bytes
         self.workers = os.cpu_count() or 1
         """Threads that read and parse objects (bulk loader); Arrow's parser releases the GIL."""
 

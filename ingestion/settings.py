@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     max_record_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Bronze: larger records are quarantined."
     )
+    bronze_loader: str = Field(
+        default="bulk", description="Bronze: bulk (pyarrow per object) or per-line; both load the same rows."
+    )
+    bronze_batch_records: int | None = Field(
+        default=None,
+        ge=1,
+        description="Bronze: records per commit (default 1,000,000 bulk, 250,000 per-line).",
+    )
+    bronze_batch_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Bronze: bytes of landing objects per commit."
+    )
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_group: str = Field(default="", description="Consumer group of the landing (default per uid).")
     kafka_timeout: float = Field(
@@ -170,6 +181,13 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_group", f"pinpipe-landing-{self.uid}")
         if not self.warehouse:
             object.__setattr__(self, "warehouse", str(data_dir / "warehouse.duckdb"))
+
+    @field_validator("bronze_loader")
+    @classmethod
+    def _check_bronze_loader(cls, value: str) -> str:
+        if value not in ("bulk", "per-line"):
+            raise ValueError(f"bronze_loader {value!r}: expected one of bulk, per-line")
+        return value
 
     @field_validator("kafka_client")
     @classmethod

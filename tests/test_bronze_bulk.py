@@ -347,11 +347,11 @@ def test_the_loader_setting(monkeypatch: pytest.MonkeyPatch, settings: Settings)
     monkeypatch.setenv("PINPIPE_BRONZE_LOADER", "per-line")
     monkeypatch.setenv("PINPIPE_BRONZE_BATCH_RECORDS", "1_000")
     monkeypatch.setenv("PINPIPE_BRONZE_BATCH_BYTES", "65536")
-    loader = BronzeLoader(settings)
+    loader = BronzeLoader(Settings(data_dir=settings.data_dir))
     assert (loader.loader, loader.batch_records, loader.batch_bytes) == ("per-line", 1000, 65536)
     monkeypatch.setenv("PINPIPE_BRONZE_LOADER", "fast")
     with pytest.raises(Exception, match="expected one of bulk, per-line"):
-        BronzeLoader(settings)
+        Settings(data_dir=settings.data_dir)
 
 
 def test_batches_are_bounded_by_bytes(settings: Settings, peer_records: dict[str, list[dict]]) -> None:
