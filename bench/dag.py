@@ -13,7 +13,10 @@
   AIRFLOW_HOME, LocalExecutor), from ``airflow dags trigger`` to the run's success, against
   ``pinpipe dbt build`` of the same project on the same data (bronze loaded once, the warehouse
   rebuilt from empty by each), with the ratio; ``--execution local`` (or ``both``) measures the old
-  per-model LOCAL mode too. Target: DAG run <= 1.5 x dbt build + 30 s.
+  per-model LOCAL mode too, ``--execution none`` neither; each ``--variant 'LABEL:VAR=VALUE;...'`` runs
+  the watcher DAG once more with those environment variables (e.g. Airflow settings). Per run it prints
+  the split (run start → dbt build task, the build task, then to the run's end) and the CPU seconds of
+  Airflow's processes by component (sampled each second). Target: DAG run <= 1.5 x dbt build + 30 s.
 
 Run: ``.venv/bin/python bench/dag.py [--parses 10] [--rows 500] [--events 400]
 [--invocation dbt_runner|subprocess|both]`` or ``.venv/bin/python bench/dag.py --scheduler
@@ -215,7 +218,46 @@ def bench_run(work: Path, env: dict[str, str], invocation: str) -> None:
     print(f"  dag.test() loop, bookkeeping {rest:7.1f}s  ({100 * rest / total:4.1f}%)")
 
 
-def bench_scheduler(work: Path, env: dict[str, str], posts: int, executions: list[str]) -> None:
+def component(proc: Any) -> str:
+    """The Airflow component a process belongs to, from its command line (process title)."""
+    try:
+        title = " ".join(proc.cmdline())
+    except Exception:  # gone, or no access
+        return "gone"
+    for name in ("scheduler", "api-server", "api_server", "dag-processor", "dag_processor", "triggerer"):
+        if name in title:
+            return name.replace("_", "-")
+    if "airflow worker" in title or "LocalExecutor" in title:
+        return "workers and task processes"
+    return "other"
+
+
+def run_timeline(db_path: Path) -> dict[str, float]:
+    """Phases of the (only) DAG run, seconds from the run's start: ingestion done, build start/end."""
+    import sqlite3
+    from datetime import datetime
+
+    def at(value: str | None) -> float:
+        return (datetime.fromisoformat(value) - start).total_seconds() if value else float("nan")
+
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as db:
+        run_start, run_end = db.execute("select start_date, end_date from dag_run").fetchone()
+        start = datetime.fromisoformat(run_start)
+        rows = db.execute("select task_id, start_date, end_date from task_instance").fetchall()
+    tasks = {task_id: (at(started), at(ended)) for task_id, started, ended in rows}
+    producer = tasks.get("dbt.dbt_producer_watcher")
+    timeline = {"run": at(run_end)}
+    if producer:
+        timeline.update(build_start=producer[0], build_end=producer[1])
+    else:  # local execution: the dbt tasks
+        dbt = [span for task_id, span in tasks.items() if task_id.startswith("dbt.")]
+        timeline.update(build_start=min(s for s, _ in dbt), build_end=max(e for _, e in dbt))
+    return timeline
+
+
+def bench_scheduler(
+    work: Path, env: dict[str, str], posts: int, variants: list[tuple[str, dict[str, str]]]
+) -> None:
     """A DAG run through the real scheduler against ``pinpipe dbt build`` on the same bronze."""
     import sqlite3
 
@@ -237,13 +279,14 @@ def bench_scheduler(work: Path, env: dict[str, str], posts: int, executions: lis
     subprocess.run([str(BIN / "pinpipe"), "dbt", "build"], env=env, capture_output=True, check=True)
     dbt_build = time.perf_counter() - started
     print(f"pinpipe dbt build, {posts:,} posts, empty warehouse: {dbt_build:.1f}s")
-    for execution in executions:
+    for label, variant_env in variants:
         for path in data.glob("warehouse.duckdb*"):
             path.unlink()
-        home = work / f"airflow-{execution}"
-        run_env = al.standalone_env(home, DAGS_DIR, {**env, "PINPIPE_DAG_EXECUTION": execution})
-        with (work / f"standalone-{execution}.log").open("wb") as log:
+        home = work / f"airflow-{label}"
+        run_env = al.standalone_env(home, DAGS_DIR, {**env, **variant_env})
+        with (work / f"standalone-{label}.log").open("wb") as log:
             airflow = al.AirflowProcess(["standalone"], run_env, log)
+        cpu: dict[int, tuple[str, float]] = {}
         try:
             airflow.wait_http(al.api_url(run_env), 180)
             # a manual run of the paused DAG waits for the unpause; the scheduled run of the latest day
@@ -253,6 +296,13 @@ def bench_scheduler(work: Path, env: dict[str, str], posts: int, executions: lis
             state = None
             while state not in ("success", "failed"):
                 time.sleep(1)
+                for proc in airflow.descendants():
+                    try:
+                        times = proc.cpu_times()
+                    except Exception:  # ended between the listing and the read
+                        continue
+                    name = cpu[proc.pid][0] if proc.pid in cpu else component(proc)
+                    cpu[proc.pid] = (name, times.user + times.system)
                 try:
                     with sqlite3.connect(f"file:{home}/airflow.db?mode=ro", uri=True, timeout=30) as db:
                         row = db.execute("select state from dag_run where dag_id = ?", (DAG_ID,)).fetchone()
@@ -269,9 +319,24 @@ def bench_scheduler(work: Path, env: dict[str, str], posts: int, executions: lis
         ratio = seconds / dbt_build
         target = 1.5 * dbt_build + 30
         print(
-            f"DAG run ({execution} execution, {task_count} tasks), real scheduler, unpause to {state}: "
+            f"DAG run ({label}, {task_count} tasks), real scheduler, unpause to {state}: "
             f"{seconds:.1f}s = {ratio:.2f} x dbt build (target <= {target:.0f}s: "
             f"{'met' if seconds <= target else 'missed'})"
+        )
+        phases = run_timeline(home / "airflow.db")
+        print(
+            f"  run start → dbt build task start {phases['build_start']:.1f}s, build task "
+            f"{phases['build_end'] - phases['build_start']:.1f}s, then to run end "
+            f"{phases['run'] - phases['build_end']:.1f}s"
+        )
+        by_component: dict[str, float] = {}
+        for name, seconds_cpu in cpu.values():
+            by_component[name] = by_component.get(name, 0.0) + seconds_cpu
+        print(
+            "  CPU seconds of Airflow's processes (sampled each second): "
+            + ", ".join(
+                f"{name} {value:.0f}" for name, value in sorted(by_component.items(), key=lambda x: -x[1])
+            )
         )
 
 
@@ -287,7 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work folder to use and keep")
     parser.add_argument("--scheduler", action="store_true", help="a DAG run through the real scheduler")
     parser.add_argument("--posts", type=int, default=100_000, help="--scheduler: posts in the lake")
-    parser.add_argument("--execution", choices=["watcher", "local", "both"], default="watcher")
+    parser.add_argument("--execution", choices=["watcher", "local", "both", "none"], default="watcher")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:VAR=VALUE;...",
+        help="--scheduler: also run the watcher DAG with these environment variables (repeatable)",
+    )
     args = parser.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="pinpipe-bench-dag-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -297,8 +369,13 @@ def main(argv: list[str] | None = None) -> int:
         prepare(work, env)
         print(f"set-up (dbt parse → manifest, airflow db migrate): {time.perf_counter() - started:.1f}s")
         if args.scheduler:
-            executions = ["watcher", "local"] if args.execution == "both" else [args.execution]
-            bench_scheduler(work, env, args.posts, executions)
+            executions = {"both": ["watcher", "local"], "none": []}.get(args.execution, [args.execution])
+            variants = [(f"{e} execution", {"PINPIPE_DAG_EXECUTION": e}) for e in executions]
+            for spec in args.variant:
+                label, _, assignments = spec.partition(":")
+                extra = dict(item.split("=", 1) for item in assignments.split(";") if item)
+                variants.append((label, {"PINPIPE_DAG_EXECUTION": "watcher", **extra}))
+            bench_scheduler(work, env, args.posts, variants)
             return 0
         if not args.skip_parse:
             bench_parse(env, args.parses)
