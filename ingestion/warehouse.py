@@ -23,6 +23,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from ingestion.bronze import BronzeLoader
+from ingestion.delta_scan import bounded_dataset
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, s3_storage_options
 from ingestion.local_services.processes import LocalServiceError
@@ -309,6 +310,8 @@ class WarehouseReader:
                 self.conn = duckdb.connect(str(settings.warehouse), read_only=read_only)
             except duckdb.Error as exc:
                 raise PinpipeError(f"cannot open the warehouse {settings.warehouse}: {exc}") from None
+        # the limit dbt's profile sets (profiles.yml), not DuckDB's default of 80% of the machine
+        self.conn.execute(f"set memory_limit = '{os.environ.get('PINPIPE_DUCKDB_MEMORY_LIMIT', '2GB')}'")
         self.database = str(self.conn.sql("select current_database()").fetchall()[0][0])
         self.tables: dict[str, Any] = {}
         self.refresh()
@@ -327,7 +330,9 @@ class WarehouseReader:
                 self.tables[name] = table
             else:
                 table.update_incremental()
-            self.conn.register(f"{self.database}_bronze_{name}_df", table.to_pyarrow_dataset())
+            # bounded read-ahead: a scan of a large bronze table holds a file of Arrow batches, not four
+            dataset = bounded_dataset(table.to_pyarrow_dataset())
+            self.conn.register(f"{self.database}_bronze_{name}_df", dataset)
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of a query."""

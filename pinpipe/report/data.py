@@ -278,26 +278,28 @@ def null_if_placeholder(expression: str, column: str) -> str:
 
 def lost_values_sql(model: str) -> str:
     """One model's values lost in cleaning, by column: the count the dbt test
-    ``no_values_lost_in_cleaning`` warns with, over every row (not only the latest load's)."""
+    ``no_values_lost_in_cleaning`` warns with, over every row (not only the latest load's).
+
+    A query of one row: ``ind`` (the bronze deliveries whose index is not a post's, from the index
+    column alone), then one count per analysed column. Only the silver rows with a NULL in an analysed
+    column can have lost a value: those few are joined with their bronze deliveries (a small hash
+    table; bronze streams past it with the key and the analysed columns only), not every row.
+    """
     bronze, index_field, columns = LOST_VALUE_CHECKS[model]
     key = "_topic, _partition, _offset"
     raw = ", ".join(f"{_quoted(c)} as {_quoted('raw_' + c)}" for c in columns)
     cleaned = ", ".join(f"{_quoted(c)} as {_quoted('cleaned_' + c)}" for c in columns)
-    counts = [
-        "select 'ind' as column_name, count(*) filter "
-        "(where post_index is null or post_index < 0) as lost_values from raw"
-    ]
-    counts += [
-        f"select {_literal(c)}, count(*) filter (where {_quoted('cleaned_' + c)} is null and "
-        f"{null_if_placeholder(_quoted('raw_' + c), c)} is not null) from paired"
+    any_null = " or ".join(f"{_quoted(c)} is null" for c in columns)
+    counts = ", ".join(
+        f"count(*) filter (where {_quoted('cleaned_' + c)} is null and "
+        f"{null_if_placeholder(_quoted('raw_' + c), c)} is not null)"
         for c in columns
-    ]
+    )
     return (
-        f"with cleaned as (select {key}, {cleaned} from silver.{_quoted(model)}), "
-        f"raw as (select {key}, try_cast({_quoted(index_field)} as bigint) as post_index, {raw} "
-        f"from bronze.{_quoted(bronze)}), "
-        f"paired as (select raw.*, {', '.join('cleaned.' + _quoted('cleaned_' + c) for c in columns)} "
-        "from cleaned inner join raw using (_topic, _partition, _offset)) " + " union all ".join(counts)
+        f"select (select count(*) from bronze.{_quoted(bronze)} "
+        f"where coalesce(try_cast({_quoted(index_field)} as bigint) < 0, true)), {counts} "
+        f"from (select {key}, {cleaned} from silver.{_quoted(model)} where {any_null}) as cleaned "
+        f"inner join (select {key}, {raw} from bronze.{_quoted(bronze)}) as raw using ({key})"
     )
 
 
@@ -306,11 +308,12 @@ def lost_values(reader: WarehouseReader) -> list[LostValues]:
     is not a post's and never reach silver); models whose silver or bronze table is missing are left out."""
     found = []
     silver = set(_tables(reader.conn, "silver"))
-    for model, (bronze, _index, _columns) in LOST_VALUE_CHECKS.items():
+    for model, (bronze, _index, columns) in LOST_VALUE_CHECKS.items():
         if model not in silver or bronze not in reader.tables:
             continue
-        for column, count in reader.conn.execute(lost_values_sql(model)).fetchall():
-            found.append(LostValues(model, str(column), int(count)))
+        row = reader.conn.execute(lost_values_sql(model)).fetchall()[0]
+        for column, count in zip(("ind", *columns), row, strict=True):
+            found.append(LostValues(model, column, int(count or 0)))
     return found
 
 
