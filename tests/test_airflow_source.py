@@ -1,17 +1,37 @@
 """The DAG's run param ``source``: ``auto`` reads the lake when no broker answers, ``kafka`` fails at
-once (no retry) with a one-line reason. No broker, no scheduler: the task's callable with its context."""
+once (no retry) with a one-line reason. No broker, no scheduler: the task's callable with its context.
+
+Each check runs in its own Python process: importing Airflow fixes its AIRFLOW_HOME (and metadata DB)
+for the whole process, and tests/test_dag.py runs Airflow in the pytest process with its own home.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
+
+RUN_DRAIN = """
+import json, runpy, sys, time
+module = runpy.run_path(sys.argv[1])
+dag = module["dag"]
+task = dag.task_dict["ingest.land_from_kafka"]
+task.python_callable.__globals__["get_current_context"] = lambda: {"params": {"source": sys.argv[2]}}
+started = time.monotonic()
+try:
+    task.python_callable()
+    outcome = {"raised": None, "message": ""}
+except Exception as exc:
+    outcome = {"raised": type(exc).__name__, "message": str(exc)}
+outcome.update(seconds=time.monotonic() - started, default=dag.params["source"])
+print(json.dumps(outcome))
+"""
 
 
 def free_port() -> int:
@@ -21,47 +41,42 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def dag_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.setenv("AIRFLOW__COSMOS__CACHE_DIR", str(tmp_path / "cosmos"))
-    monkeypatch.setenv("PINPIPE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("PINPIPE_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
-    monkeypatch.syspath_prepend(str(DAGS_DIR))
-    for name in [n for n in sys.modules if n == "pinpipe_dag" or n.startswith("pinpipe_dag.")]:
-        monkeypatch.delitem(sys.modules, name)
-    import runpy
-
-    return runpy.run_path(str(DAGS_DIR / "pinpipe_daily.py"))
-
-
-def run_drain(module: dict[str, Any], source: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    task = module["dag"].task_dict["ingest.land_from_kafka"]
-    monkeypatch.setitem(
-        task.python_callable.__globals__, "get_current_context", lambda: {"params": {"source": source}}
+def run_drain(tmp_path: Path, source: str) -> dict[str, Any]:
+    """The land_from_kafka task's callable with ``source``, against a port where no broker listens."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINPIPE_", "AIRFLOW"))}
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "airflow"),
+        AIRFLOW__COSMOS__CACHE_DIR=str(tmp_path / "cosmos"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        PINPIPE_DATA_DIR=str(tmp_path / "data"),
+        PINPIPE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(DAGS_DIR), env.get("PYTHONPATH")])),
     )
-    return task.python_callable()
-
-
-def test_auto_without_a_broker_reads_the_lake(dag_module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    assert dag_module["dag"].params["source"] == "auto"
-    started = time.monotonic()
-    with pytest.raises(AirflowSkipException, match=r"source=auto: .*unreachable.*reading the lake landing"):
-        run_drain(dag_module, "auto", monkeypatch)
-    assert time.monotonic() - started < 6
-
-
-def test_kafka_without_a_broker_fails_fast_without_retry(
-    dag_module: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    started = time.monotonic()
-    with pytest.raises(AirflowFailException) as failure:
-        run_drain(dag_module, "kafka", monkeypatch)
-    assert time.monotonic() - started < 10
-    assert "\n" not in str(failure.value) and str(failure.value).startswith(
-        "source=kafka: Kafka broker at 127.0.0.1:"
+    completed = subprocess.run(
+        [sys.executable, "-c", RUN_DRAIN, str(DAGS_DIR / "pinpipe_daily.py"), source],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    outcome: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return outcome
+
+
+def test_auto_without_a_broker_reads_the_lake(tmp_path: Path) -> None:
+    outcome = run_drain(tmp_path, "auto")
+    assert outcome["default"] == "auto"
+    assert outcome["raised"] == "AirflowSkipException", outcome
+    assert "source=auto: " in outcome["message"] and "unreachable" in outcome["message"]
+    assert "reading the lake landing" in outcome["message"]
+    assert outcome["seconds"] < 6
+
+
+def test_kafka_without_a_broker_fails_fast_without_retry(tmp_path: Path) -> None:
+    outcome = run_drain(tmp_path, "kafka")
+    assert outcome["raised"] == "AirflowFailException", outcome
+    assert outcome["seconds"] < 10
+    assert "\n" not in outcome["message"]
+    assert outcome["message"].startswith("source=kafka: Kafka broker at 127.0.0.1:")
