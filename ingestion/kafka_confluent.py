@@ -105,9 +105,10 @@ _value: Any = Message.value
 def _runs(messages: list[Any]) -> list[Run]:
     """Cut consumed records into runs of one partition with contiguous offsets.
 
-    The cost per record is a few calls made from C (``map`` over the Message methods, ``groupby``):
-    a batch of ``consume()`` holds long stretches of one partition (a fetch response's worth), so the
-    Python-level work is per stretch, not per record.
+    The cost per record is a few calls made from C (``map`` over the Message methods, ``groupby``
+    over partition numbers), none of which makes an object the garbage collector tracks (a tuple per
+    record would make it run twice as often): a batch of ``consume()`` holds long stretches of one
+    partition (a fetch response's worth), so the Python-level work is per stretch, not per record.
     """
     if not messages:
         return []
@@ -115,21 +116,30 @@ def _runs(messages: list[Any]) -> list[Run]:
     if None in values:  # a record without a value lands as an empty line
         values = [b"" if v is None else v for v in values]
     offsets: list[int] = list(map(_offset, messages))
-    keys = zip(map(_topic, messages), map(_partition, messages), strict=True)
+    topics: list[str] = list(map(_topic, messages))
     runs: list[Run] = []
     start = 0
-    for (topic, partition), group in groupby(keys):
-        stop = start + len(list(group))
-        if offsets[stop - 1] - offsets[start] == stop - 1 - start:  # increasing, so contiguous
-            runs.append((topic, partition, offsets[start], values[start:stop]))
-        else:  # a gap (compaction, transaction markers): one run per contiguous stretch
-            for i in range(start, stop):
-                if i > start and offsets[i] == offsets[i - 1] + 1:
-                    runs[-1][3].append(values[i])
-                else:
-                    runs.append((topic, partition, offsets[i], [values[i]]))
-        start = stop
+    for partition, same_partition in groupby(map(_partition, messages)):
+        stop = start + sum(1 for _ in same_partition)
+        for topic, same_topic in groupby(topics[start:stop]):  # one topic, but for a partition number
+            end = start + sum(1 for _ in same_topic)  # shared by consecutive stretches of two topics
+            _cut(runs, topic, partition, offsets, values, start, end)
+            start = end
     return runs
+
+
+def _cut(
+    runs: list[Run], topic: str, partition: int, offsets: list[int], values: list[Any], start: int, stop: int
+) -> None:
+    """Append the records ``start:stop`` (of one partition, offsets increasing) as contiguous runs."""
+    if offsets[stop - 1] - offsets[start] == stop - 1 - start:  # increasing, so contiguous
+        runs.append((topic, partition, offsets[start], values[start:stop]))
+        return
+    for i in range(start, stop):  # a gap (compaction, transaction markers): a run per contiguous stretch
+        if i > start and offsets[i] == offsets[i - 1] + 1:
+            runs[-1][3].append(values[i])
+        else:
+            runs.append((topic, partition, offsets[i], [values[i]]))
 
 
 def _error_name(exc: BaseException) -> str:

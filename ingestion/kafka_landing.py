@@ -1,8 +1,9 @@
 """Kafka → raw landing: a consumer group over the three topics, exactly once into the lake.
 
 What the original's MSK Connect S3 sink did, made crash-safe: records are buffered per partition and
-landed as objects (the raw landing layout of docs/architecture.md) by the LandingWriter; a
-partition's offset is committed only after every record before it is durably written. A crash
+landed as objects (the raw landing layout of docs/architecture.md) by the LandingWriter, in a
+background thread while the next records are consumed, one object at a time in the order they were
+cut; a partition's offset is committed only after every record before it is durably written. A crash
 therefore redelivers from the last committed offset, and since an object's key is its first offset,
 the redelivery rewrites the same objects; any overlap is dropped by the bronze loader, which keeps
 each (topic, partition, offset) once.
@@ -29,14 +30,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingestion.errors import PinpipeError
 from ingestion.kafka_clients import START_HINT, LandingConsumer, TopicPartition, open_landing_consumer
 from ingestion.lake import Lake
-from ingestion.landing import LandedObject, LandingWriter
+from ingestion.landing import LandedObject, LandingWriter, object_key
 from ingestion.settings import ENTITIES, Settings
 
 log = logging.getLogger(__name__)
@@ -64,13 +67,142 @@ class LandingReport:
         )
 
 
+@dataclass
+class _Job:
+    """An object handed to the background writer: landed once ``done`` (unless the writer failed)."""
+
+    landed: LandedObject
+    land: Callable[[], object]
+    done: bool = False
+
+
 class _Writer(LandingWriter):
-    """The landing writer, able to drop the open object of a partition this member lost."""
+    """The landing writer, landing its objects in a background thread while the next records are
+    consumed, and able to drop the open object of a partition this member lost.
+
+    Objects are landed one at a time, in the order they were cut (so per partition in offset order,
+    as a synchronous writer lands them); what ``add_run``, ``flush_due`` and ``flush_all`` return is
+    only handed over. :meth:`collect` returns the objects landed since (durably, as ``Lake`` writes
+    them) and :meth:`wait` waits for all; both raise the error of a failed landing, after which nothing
+    more is landed. :meth:`open_offsets` counts an object as open until it is collected, so an offset
+    committed from it never passes a record that is not durably landed.
+    """
+
+    MAX_QUEUED_OBJECTS = 4
+    """Objects handed over and not landed yet, at most: beyond, the consumer waits for the writer
+    rather than buffering without bound."""
+
+    def __init__(self, lake: Lake, **bounds: Any) -> None:
+        super().__init__(lake, **bounds)
+        self._cond = threading.Condition()
+        self._todo: deque[_Job] = deque()  # not landed yet, in order (the thread lands the first)
+        self._jobs: deque[_Job] = deque()  # not collected yet, in order
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def _flush(self, slot: tuple[str, int]) -> LandedObject:
+        buffer = self._buffers.pop(slot)
+        topic, partition = slot
+        first, parts, records, size = buffer.first_offset, buffer.parts, buffer.records, buffer.size
+
+        def land() -> None:
+            self._land_lines(topic, partition, first, b"".join(parts))
+
+        key = object_key(topic, partition, first)
+        return self._hand_over(_Job(LandedObject(key, topic, partition, first, records, size), land))
+
+    def _land_single(self, topic: str, partition: int, offset: int, value: bytes) -> LandedObject:
+        def land() -> LandedObject:
+            return LandingWriter._land_single(self, topic, partition, offset, value)
+
+        key = object_key(topic, partition, offset, single=True)
+        return self._hand_over(_Job(LandedObject(key, topic, partition, offset, 1, len(value)), land))
+
+    def _hand_over(self, job: _Job) -> LandedObject:
+        with self._cond:
+            while len(self._todo) >= self.MAX_QUEUED_OBJECTS and self._failure is None:
+                self._cond.wait()
+            if self._thread is None:
+                self._closing = False
+                self._thread = threading.Thread(target=self._work, name="pinpipe-landing-writer", daemon=True)
+                self._thread.start()
+            self._todo.append(job)
+            self._jobs.append(job)
+            self._cond.notify_all()
+        return job.landed
+
+    def _work(self) -> None:
+        """The writer thread: land the handed-over objects in order; after a failure, none."""
+        while True:
+            with self._cond:
+                while not self._todo and not self._closing:
+                    self._cond.wait()
+                if not self._todo:
+                    return
+                job = self._todo[0]
+                failed = self._failure is not None
+            failure: BaseException | None = None
+            if not failed:
+                try:
+                    job.land()
+                except BaseException as exc:  # raised on the consumer's thread by collect()/wait()
+                    failure = exc
+            with self._cond:
+                self._todo.popleft()
+                job.done = failure is None and not failed
+                if failure is not None:
+                    self._failure = failure
+                self._cond.notify_all()
+
+    def collect(self) -> list[LandedObject]:
+        """The objects landed since the last call, in order; raises the error of a failed landing."""
+        with self._cond:
+            if self._failure is not None:
+                raise self._failure
+            landed = []
+            while self._jobs and self._jobs[0].done:
+                landed.append(self._jobs.popleft().landed)
+            return landed
+
+    def wait(self) -> list[LandedObject]:
+        """Wait until every object handed over is landed; then as :meth:`collect`."""
+        with self._cond:
+            while self._todo and self._failure is None:
+                self._cond.wait()
+        return self.collect()
+
+    def open_offsets(self) -> dict[tuple[str, int], int]:
+        """First offset of each partition's first object not landed or not collected yet."""
+        offsets: dict[tuple[str, int], int] = {}
+        with self._cond:
+            for job in self._jobs:  # in order: per partition, the first is the earliest
+                offsets.setdefault((job.landed.topic, job.landed.partition), job.landed.first_offset)
+        for slot, first in super().open_offsets().items():
+            offsets.setdefault(slot, first)
+        return offsets
+
+    def pending(self) -> int:
+        with self._cond:
+            handed_over = sum(job.landed.records for job in self._jobs)
+        return super().pending() + handed_over
 
     def discard(self, topic: str, partition: int) -> int:
         """Forget the open (unlanded) object of a partition; returns how many records it held."""
         buffer = self._buffers.pop((topic, partition), None)
-        return len(buffer.lines) if buffer is not None else 0
+        return buffer.records if buffer is not None else 0
+
+    def close(self) -> None:
+        """Let the writer thread land what it was handed (unless a landing failed), then end it."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._closing = True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+        with self._cond:  # a later run starts afresh: what was not collected is not committed
+            self._jobs.clear()
+            self._failure = None
 
 
 @contextmanager
@@ -162,7 +294,8 @@ class KafkaLanding:
                 runs = consumer.poll()
                 for topic, partition, first, values in runs:
                     self._add_run(topic, partition, first, values)
-                landed = self.writer.flush_due()
+                self.writer.flush_due()
+                landed = self.writer.collect()  # landed in the background meanwhile
                 if landed:
                     self._on_landed(landed)
                     self._commit()
@@ -208,6 +341,7 @@ class KafkaLanding:
                 consumer.close()
             except Exception as exc:  # closing must not hide the real error
                 log.info("closing the consumer failed: %s", exc)
+            self.writer.close()  # after a failure: the objects handed over land, uncommitted
             self.report.seconds = time.monotonic() - started
         return self.report
 
@@ -215,22 +349,21 @@ class KafkaLanding:
         return f"{self.report.records:,} records read, {self.report.objects:,} objects landed and committed"
 
     def _add_run(self, topic: str, partition: int, first: int, values: list[bytes]) -> None:
-        """Hand records of one partition with contiguous offsets to the writer; commit what it landed."""
-        landed = self.writer.add_run(topic, partition, first, values)
+        """Hand records of one partition with contiguous offsets to the writer (which lands the objects
+        they complete in the background: the polling loop commits them once collected)."""
+        self.writer.add_run(topic, partition, first, values)
         self._next[(topic, partition)] = first + len(values)
         report = self.report
         report.records += len(values)
         report.per_topic[topic] = report.per_topic.get(topic, 0) + len(values)
-        if landed:
-            self._on_landed(landed)
-            self._commit()
 
     def _on_landed(self, landed: list[LandedObject]) -> None:
         self.report.objects += len(landed)
 
     def _land_and_commit(self, deadline: float) -> None:
         """Land every open object, then commit all, retrying until ``deadline``."""
-        landed = self.writer.flush_all()
+        self.writer.flush_all()
+        landed = self.writer.wait()
         if landed:
             self._on_landed(landed)
         attempt = 0
@@ -291,7 +424,8 @@ class KafkaLanding:
         log.info("kafka landing: revoking %d partitions: %s", len(partitions), _describe(partitions))
         if self._abandoning:
             return {}
-        landed = self.writer.flush_all()  # all of them: under the eager protocol all are revoked
+        self.writer.flush_all()  # all of them: under the eager protocol all are revoked
+        landed = self.writer.wait()
         if landed:
             self._on_landed(landed)
         return self._offsets_to_commit(partitions)
@@ -312,6 +446,10 @@ class KafkaLanding:
         """After a forced eviction: the partitions may already be landed by their new owner, so their
         open objects are dropped unlanded and nothing is committed for them."""
         log.info("kafka landing: lost %d partitions: %s", len(partitions), _describe(partitions))
+        if not self._abandoning:  # the objects cut before the loss land first, as if landed at once
+            landed = self.writer.wait()
+            if landed:
+                self._on_landed(landed)
         dropped = 0
         for topic, partition in partitions:
             dropped += self.writer.discard(topic, partition)

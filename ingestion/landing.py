@@ -111,10 +111,18 @@ def split_lines(data: bytes) -> list[bytes]:
 
 @dataclass
 class _Buffer:
+    """An open object: ``b"".join(parts)`` is its bytes (each record followed by a newline).
+
+    A run of records is kept as one joined part rather than one bytes object per record: the open
+    objects of a Kafka landing hold up to millions of records, and a list of millions of objects makes
+    every full garbage collection of the process walk all of them.
+    """
+
     first_offset: int
     next_offset: int
     opened_at: float
-    lines: list[bytes] = field(default_factory=list)
+    parts: list[bytes] = field(default_factory=list)
+    records: int = 0
     size: int = 0
 
 
@@ -158,10 +166,11 @@ class LandingWriter:
         if buffer is None:
             buffer = _Buffer(first_offset=offset, next_offset=offset, opened_at=self._clock())
             self._buffers[slot] = buffer
-        buffer.lines.append(value)
+        buffer.parts += (value, b"\n")
+        buffer.records += 1
         buffer.size += len(value) + 1
         buffer.next_offset = offset + 1
-        if len(buffer.lines) >= self.flush_records or buffer.size >= self.flush_bytes:
+        if buffer.records >= self.flush_records or buffer.size >= self.flush_bytes:
             landed.append(self._flush(slot))
         return landed
 
@@ -172,14 +181,16 @@ class LandingWriter:
         per value, at a small cost per record (the Kafka landing's hot path)."""
         if not values:
             return []
-        if b"\n" in b"".join(values):  # a value holds a newline
+        joined = b"\n".join(values)  # the run's lines; one copy, no object per record kept
+        if joined.count(b"\n") != len(values) - 1:  # a value holds a newline
             landed: list[LandedObject] = []
             for i, value in enumerate(values):
                 landed += self.add(topic, partition, first_offset + i, value)
             return landed
         landed = []
         slot = (topic, partition)
-        while values:
+        done, count, pos = 0, len(values), 0  # values taken so far, all of them, bytes of joined taken
+        while done < count:
             buffer = self._buffers.get(slot)
             if buffer is not None and buffer.next_offset != first_offset:
                 landed.append(self._flush(slot))
@@ -187,20 +198,27 @@ class LandingWriter:
             if buffer is None:
                 buffer = _Buffer(first_offset=first_offset, next_offset=first_offset, opened_at=self._clock())
                 self._buffers[slot] = buffer
-            take = min(len(values), self.flush_records - len(buffer.lines))
-            part = values if take == len(values) else values[:take]
-            size = sum(map(len, part)) + take
+            take = min(count - done, self.flush_records - buffer.records)
+            if take == count - done:
+                size = len(joined) - pos + 1
+            else:
+                size = sum(map(len, values[done : done + take])) + take
             if buffer.size + size >= self.flush_bytes:  # the object fills up within this run
-                ends = list(accumulate(len(v) + 1 for v in part))  # the object's size after each value
+                # the object's size after each value
+                ends = list(accumulate(len(v) + 1 for v in values[done : done + take]))
                 take = bisect_left(ends, self.flush_bytes - buffer.size) + 1
-                part = values[:take]
-                size = sum(map(len, part)) + take
-            buffer.lines += part
+                size = ends[take - 1]
+            if done + take < count:  # the object ends within the run: its lines, newline included
+                buffer.parts.append(joined[pos : pos + size])
+            else:  # the rest of the run (joined has no newline after its last value)
+                buffer.parts += (joined if pos == 0 else joined[pos:], b"\n")
+            buffer.records += take
             buffer.size += size
             buffer.next_offset = first_offset + take
-            if len(buffer.lines) >= self.flush_records or buffer.size >= self.flush_bytes:
+            if buffer.records >= self.flush_records or buffer.size >= self.flush_bytes:
                 landed.append(self._flush(slot))
-            values = values[take:] if take < len(values) else []
+            done += take
+            pos += size
             first_offset += take
         return landed
 
@@ -216,7 +234,7 @@ class LandingWriter:
 
     def pending(self) -> int:
         """Records buffered and not yet landed."""
-        return sum(len(b.lines) for b in self._buffers.values())
+        return sum(b.records for b in self._buffers.values())
 
     def open_offsets(self) -> dict[tuple[str, int], int]:
         """First offset of each open (not yet landed) object, per (topic, partition)."""
@@ -226,11 +244,15 @@ class LandingWriter:
         buffer = self._buffers.pop(slot)
         topic, partition = slot
         key = object_key(topic, partition, buffer.first_offset)
-        self._land_lines(topic, partition, buffer.first_offset, buffer.lines)
-        return LandedObject(key, topic, partition, buffer.first_offset, len(buffer.lines), buffer.size)
+        self._land_lines(topic, partition, buffer.first_offset, b"".join(buffer.parts))
+        return LandedObject(key, topic, partition, buffer.first_offset, buffer.records, buffer.size)
 
-    def _land_lines(self, topic: str, partition: int, first_offset: int, lines: list[bytes]) -> None:
-        """Land records as one write-once object; a retry lands only what is not landed yet."""
+    def _land_lines(self, topic: str, partition: int, first_offset: int, data: bytes) -> None:
+        """Land records (``data``: a newline after each) as one write-once object; a retry lands only
+        what is not landed yet."""
+        if self.lake.create_bytes(object_key(topic, partition, first_offset), data):
+            return
+        lines = split_lines(data)
         while lines:
             key = object_key(topic, partition, first_offset)
             if self.lake.create_bytes(key, b"\n".join([*lines, b""])):  # one copy, a newline after each
