@@ -14,10 +14,10 @@ The Apache Airflow DAG of pinpipe (rendered from the dbt graph by astronomer-cos
 3. **ingest.source_freshness** runs `dbt source freshness`: a bronze table whose newest record is
    older than 3 days fails the run (a warning after 26 hours).
 4. **dbt** (astronomer-cosmos `DbtTaskGroup`, watcher execution): `dbt.dbt_producer_watcher` runs
-   one `dbt build` (the only writer of the warehouse); per model (`run`, then `test` with the
-   model's data tests), a sensor task shows that node's state and dbt log. A failing
-   error-severity test fails its model's `test` task (and the build task), and dbt skips
-   everything built from that model: a bad row caught in silver leaves gold as the last good run built it.
+   one `dbt build` (the only writer of the warehouse); per model, a sensor task `dbt.<model>_build`
+   shows the model's state (its run and its data tests) and dbt log. A failing error-severity test
+   fails its model's task (and the build task), and dbt skips everything built from that model: a
+   bad row caught in silver leaves gold as the last good run built it.
 5. **record_run** logs and returns (XCom) the row counts of the gold tables, read with a
    read-only DuckDB connection, and updates the Airflow Assets `pinpipe://gold/<table>`.
 

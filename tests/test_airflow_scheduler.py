@@ -80,6 +80,33 @@ class Airflow:
             time.sleep(1)
         raise TimeoutError(f"no run of {DAG_ID} ended within {timeout:.0f}s")
 
+    def wait_rerun(self, run_id: str, timeout: float = RUN_TIMEOUT) -> dict[str, tuple[str, int]]:
+        """After a clear: wait for run ``run_id`` to end again; every task's state and try number."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.process.poll() is None, "airflow standalone exited"
+            try:
+                with self.db() as db:
+                    tis = db.execute(
+                        "select task_id, state, try_number from task_instance"
+                        " where dag_id = ? and run_id = ?",
+                        (DAG_ID, run_id),
+                    ).fetchall()
+                    ended = all(s in ("success", "failed", "skipped", "upstream_failed") for _, s, _ in tis)
+                    if ended and self.run_state(run_id) in ("success", "failed"):
+                        return {task: (str(state), int(tries)) for task, state, tries in tis}
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"the cleared run {run_id} did not end within {timeout:.0f}s")
+
+    def task_log(self, run_id: str, task_id: str) -> str:
+        """Every attempt's log of one task instance, as the UI shows them."""
+        logs = Path(
+            self.env["AIRFLOW_HOME"], "logs", f"dag_id={DAG_ID}", f"run_id={run_id}", f"task_id={task_id}"
+        )
+        return "".join(path.read_text(errors="replace") for path in sorted(logs.glob("*.log")))
+
     def run_state(self, run_id: str) -> str:
         with self.db() as db:
             row = db.execute("select state from dag_run where run_id = ?", (run_id,)).fetchone()
@@ -152,7 +179,7 @@ def test_scheduled_run_then_a_failing_run(airflow: Airflow) -> None:
     failed = {t: s for t, s in states.items() if s != "success"}
     assert airflow.run_state(run_id) == "success", failed
     assert failed == {"ingest.land_from_kafka": "skipped"}  # source=auto, no broker: the lake landing
-    assert "dbt.dbt_producer_watcher" in states and "dbt.posts.run" in states and "dbt.posts.test" in states
+    assert "dbt.dbt_producer_watcher" in states and "dbt.posts_build" in states
     settings = airflow.settings
     expected = support.reference_answers(support.reference_posts(bronze_records(settings)))
     with duckdb.connect(settings.warehouse, read_only=True) as connection:
@@ -162,6 +189,18 @@ def test_scheduled_run_then_a_failing_run(airflow: Airflow) -> None:
         assert connection.execute("select count(*) from gold.posts").fetchone() == (ROWS,)
     gold = support.gold_snapshot(settings.warehouse)
 
+    # Clearing one task (with what follows it) rebuilds that model and runs its tests, alone.
+    al.airflow_cli(airflow.env, "tasks", "clear", DAG_ID, "-t", r"^dbt\.posts_build$", "-d", "-y")
+    cleared = airflow.wait_rerun(run_id)
+    assert airflow.run_state(run_id) == "success", cleared
+    assert cleared["dbt.posts_build"] == ("success", 2)
+    assert cleared["record_run"] == ("success", 2)
+    assert cleared["dbt.dbt_producer_watcher"] == ("success", 1)  # no second whole build
+    assert cleared["dbt.stg_pinterest__pins_build"] == ("success", 1)
+    rerun_log = airflow.task_log(run_id, "dbt.posts_build")
+    assert "Retry attempt #1" in rerun_log and "dbt run completed successfully on retry" in rerun_log
+    assert support.gold_snapshot(settings.warehouse) == gold
+
     # A broken bronze row: silver's uniqueness test fails; dbt skips what is built from the model.
     corrupt_bronze(settings)
     started = time.monotonic()
@@ -170,12 +209,14 @@ def test_scheduled_run_then_a_failing_run(airflow: Airflow) -> None:
     second = time.monotonic() - started
     assert run_id == "manual_broken"
     assert airflow.run_state(run_id) == "failed"
-    # the model's test task, and the build itself (dbt exits non-zero); nothing else
-    failed = {t for t, s in states.items() if s == "failed"}
-    assert failed == {"dbt.stg_pinterest__pins.test", "dbt.dbt_producer_watcher"}
-    assert states["dbt.stg_pinterest__pins.run"] == "success"
-    assert states["dbt.posts.run"] in ("upstream_failed", "skipped")
+    # the model's task (built, a test failed), and the build itself (dbt exits non-zero); nothing else
+    failed_tasks = {t for t, s in states.items() if s == "failed"}
+    assert failed_tasks == {"dbt.stg_pinterest__pins_build", "dbt.dbt_producer_watcher"}
+    assert states["dbt.stg_pinterest__geos_build"] == "success"
+    assert states["dbt.posts_build"] in ("upstream_failed", "skipped")
     assert states["record_run"] == "upstream_failed"
+    # the failed task's log says why, in the UI's log of that task
+    assert "was built, but its data tests failed" in airflow.task_log(run_id, "dbt.stg_pinterest__pins_build")
     assert support.gold_snapshot(settings.warehouse) == gold
     print(f"real scheduler: first run {first:.0f}s (from unpause), failing run {second:.0f}s (from trigger)")
 
@@ -193,7 +234,7 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     watcher = al.AirflowProcess.__new__(al.AirflowProcess)
-    watcher.pid, watcher._known, watcher.process = wrapper.pid, {}, wrapper  # type: ignore[assignment]
+    watcher.pid, watcher._known, watcher.process = wrapper.pid, {}, wrapper
     try:
         deadline = time.monotonic() + API_TIMEOUT
         while time.monotonic() < deadline:

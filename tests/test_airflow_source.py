@@ -41,8 +41,9 @@ def free_port() -> int:
         return port
 
 
-def run_drain(tmp_path: Path, source: str) -> dict[str, Any]:
-    """The land_from_kafka task's callable with ``source``, against a port where no broker listens."""
+def dag_process_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a Python process that parses the DAG with its own Airflow home, and no
+    broker at ``PINPIPE_KAFKA_BOOTSTRAP``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINPIPE_", "AIRFLOW"))}
     env.update(
         AIRFLOW_HOME=str(tmp_path / "airflow"),
@@ -52,8 +53,15 @@ def run_drain(tmp_path: Path, source: str) -> dict[str, Any]:
         PINPIPE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
         PYTHONPATH=os.pathsep.join(filter(None, [str(DAGS_DIR), env.get("PYTHONPATH")])),
     )
+    env.update(extra)
+    return env
+
+
+def run_with_dag(script: str, env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run ``script`` (given the DAG file's path and ``args``) in its own process; its last line of
+    output, as JSON."""
     completed = subprocess.run(
-        [sys.executable, "-c", RUN_DRAIN, str(DAGS_DIR / "pinpipe_daily.py"), source],
+        [sys.executable, "-c", script, str(DAGS_DIR / "pinpipe_daily.py"), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -63,6 +71,11 @@ def run_drain(tmp_path: Path, source: str) -> dict[str, Any]:
     assert completed.returncode == 0, completed.stderr[-3000:]
     outcome: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return outcome
+
+
+def run_drain(tmp_path: Path, source: str) -> dict[str, Any]:
+    """The land_from_kafka task's callable with ``source``, against a port where no broker listens."""
+    return run_with_dag(RUN_DRAIN, dag_process_env(tmp_path), source)
 
 
 def test_auto_without_a_broker_reads_the_lake(tmp_path: Path) -> None:
@@ -80,3 +93,16 @@ def test_kafka_without_a_broker_fails_fast_without_retry(tmp_path: Path) -> None
     assert outcome["seconds"] < 10
     assert "\n" not in outcome["message"]
     assert outcome["message"].startswith("source=kafka: Kafka broker at 127.0.0.1:")
+
+
+def test_probe_tells_nothing_listening_from_a_silent_listener() -> None:
+    sys.path.insert(0, str(DAGS_DIR))
+    from pinpipe_dag.kafka_probe import broker_problem
+
+    refused = broker_problem(f"127.0.0.1:{free_port()}", timeout=2)
+    assert refused is not None and "connection refused" in refused
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        problem = broker_problem(f"127.0.0.1:{silent.getsockname()[1]}", timeout=1)
+    assert problem is not None and "connection refused" not in problem

@@ -436,10 +436,13 @@ def test_configuration_variants(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PINPIPE_DAG_POOL", "")
     monkeypatch.setenv("PINPIPE_WAREHOUSE", "relative/warehouse.duckdb")
     lake = DagConfig.from_env()
-    assert (lake.source, lake.load_mode, lake.invocation) == ("lake", "dbt_manifest", "dbt_runner")
+    assert (lake.source, lake.load_mode, lake.invocation) == ("lake", "dbt_manifest", "subprocess")
     assert (lake.execution, lake.pool, lake.max_active_tasks) == ("watcher", None, 16)
+    assert "PINPIPE_DUCKDB_KEEP_OPEN" not in lake.dbt_env()  # a dbt process keeps the file to its exit
     monkeypatch.setenv("PINPIPE_DAG_EXECUTION", " Local ")
-    assert DagConfig.from_env().max_active_tasks == 1  # one dbt task at a time on DuckDB
+    local = DagConfig.from_env()
+    assert (local.max_active_tasks, local.invocation) == (1, "dbt_runner")  # one dbt task at a time
+    assert local.dbt_env()["PINPIPE_DUCKDB_KEEP_OPEN"] == "false"  # dbt inside the task's process
     monkeypatch.delenv("PINPIPE_DAG_SOURCE")
     assert DagConfig.from_env().source == "auto"
     assert Path(lake.warehouse).is_absolute() and lake.warehouse.endswith("relative/warehouse.duckdb")

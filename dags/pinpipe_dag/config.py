@@ -12,8 +12,9 @@ warehouse, uid, Kafka, dbt target) plus the DAG's own settings, read the same wa
   and per model's tests) or ``local`` (one Airflow task per dbt model run and per model's tests).
 - ``PINPIPE_DAG_LOAD_MODE``: ``dbt_manifest`` (default, reads dbt_project/target/manifest.json) or
   ``dbt_ls`` (runs ``dbt ls`` at every parse; slow, for development without a manifest).
-- ``PINPIPE_DBT_INVOCATION``: ``dbt_runner`` (default, dbt in the task's process) or ``subprocess``
-  (the venv's ``dbt`` executable).
+- ``PINPIPE_DBT_INVOCATION``: ``subprocess`` (the venv's ``dbt`` executable; the default with
+  watcher execution) or ``dbt_runner`` (dbt in the task's process; the default with local execution,
+  where it saves dbt's import in each of ~70 tasks).
 - ``PINPIPE_DAG_MAX_ACTIVE_TASKS``: tasks of one run at a time; with ``local`` execution 1 on duckdb
   (one writer), else 8; with ``watcher`` 16 (the sensors do not write).
 - ``PINPIPE_DAG_POOL``: optional Airflow pool for every task (e.g. a 1-slot pool shared with other
@@ -75,8 +76,8 @@ class DagSettings(BaseSettings):
     load_mode: Literal["dbt_manifest", "dbt_ls"] = Field(
         default="dbt_manifest", validation_alias="PINPIPE_DAG_LOAD_MODE"
     )
-    invocation: Literal["dbt_runner", "subprocess"] = Field(
-        default="dbt_runner", validation_alias="PINPIPE_DBT_INVOCATION"
+    invocation: Literal["dbt_runner", "subprocess"] | None = Field(
+        default=None, validation_alias="PINPIPE_DBT_INVOCATION"
     )
     max_active_tasks: int | None = Field(default=None, ge=1, validation_alias="PINPIPE_DAG_MAX_ACTIVE_TASKS")
     pool: str | None = Field(default=None, validation_alias="PINPIPE_DAG_POOL")
@@ -152,12 +153,16 @@ class DagConfig:
             default_tasks = WATCHER_TASKS
         else:
             default_tasks = 1 if settings.dbt_target in SINGLE_WRITER_TARGETS else PARALLEL_TASKS
+        # Watcher: dbt as a subprocess, whose JSON log Cosmos turns into XComs while dbt goes on (with
+        # dbtRunner each node's XComs are pushed from dbt's thread, which waits for every round trip:
+        # the build task took 51 s instead of 37 s at 100,000 posts, docs/airflow.md "Speed").
+        default_invocation = "subprocess" if dag.execution == "watcher" else "dbt_runner"
         return cls(
             settings=settings,
             source=dag.source,
             execution=dag.execution,
             load_mode=dag.load_mode,
-            invocation=dag.invocation,
+            invocation=dag.invocation or default_invocation,
             max_active_tasks=dag.max_active_tasks or default_tasks,
             pool=dag.pool,
             databricks_conn_id=dag.databricks_conn_id,
@@ -185,6 +190,8 @@ class DagConfig:
         env = dict(self.settings.dbt_env())
         env["PINPIPE_DBT_TARGET"] = self.target
         env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-        # dbt runs inside the task's process: close the DuckDB file when each call ends (profiles.yml)
-        env["PINPIPE_DUCKDB_KEEP_OPEN"] = "false"
+        if self.invocation == "dbt_runner":
+            # dbt runs inside the long-lived task process: close the DuckDB file when each call ends
+            # (profiles.yml). A dbt subprocess keeps it open to its exit: no re-open per node.
+            env["PINPIPE_DUCKDB_KEEP_OPEN"] = "false"
         return env

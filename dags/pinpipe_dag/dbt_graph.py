@@ -1,14 +1,15 @@
 """The dbt project as Airflow tasks: astronomer-cosmos configuration of the ``dbt`` task group.
 
 **Watcher execution** (``PINPIPE_DAG_EXECUTION=watcher``, the default): one task,
-``dbt.dbt_producer_watcher``, runs ``dbt source freshness`` then one ``dbt build`` of the whole
-project (dbt's own order; a failed test skips everything built from its model), and every dbt node
-keeps its own Airflow task, a sensor that turns that node's result into the task's state and log: per
-model a ``run`` sensor followed by a ``test`` sensor (its data tests), per source a freshness sensor,
-per test reading several models a sensor after all of them. A run costs about one ``dbt build``.
+``dbt.dbt_producer_watcher``, runs one ``dbt build`` of the whole project (dbt's own order; a failed
+test skips everything built from its model), and every model keeps its own Airflow task,
+``dbt.<model>_build``, a sensor that turns the model's run and its data tests into the task's state
+and log (``model_sensor.py``; a test reading several models counts for each of them). A run costs
+about one ``dbt build`` plus the start of one task per model.
 
-**Local execution** (``PINPIPE_DAG_EXECUTION=local``): the same task graph, each task running its own
-dbt command (``dbt run --select <model>``, then ``dbt test``), one at a time on DuckDB.
+**Local execution** (``PINPIPE_DAG_EXECUTION=local``): a task per model run and per model's tests
+(``dbt.<model>.run``, ``dbt.<model>.test``) and per source's freshness, each running its own dbt
+command, one at a time on DuckDB.
 
 Dependencies are the manifest's ``depends_on`` in both.
 
@@ -22,11 +23,13 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
+    DbtResourceType,
     ExecutionMode,
     InvocationMode,
     LoadMode,
@@ -37,6 +40,7 @@ from cosmos.constants import (
 from cosmos.profiles import DatabricksTokenProfileMapping, SparkThriftProfileMapping
 
 from pinpipe_dag.config import DBT_PROFILE, DBT_PROJECT_DIR, PROFILES_YML, DagConfig
+from pinpipe_dag.model_sensor import model_converter
 
 EXCLUDED = ["resource_type:unit_test", "resource_type:operation"]
 """Not tasks: dbt unit tests check SQL logic on fixed inputs (they run in ``make test``/CI, not on each
@@ -116,16 +120,18 @@ def execution_config(config: DagConfig) -> ExecutionConfig:
 
 
 def render_config(config: DagConfig) -> RenderConfig:
-    """Per-model run and test tasks, sources rendered, multi-parent tests detached."""
+    """Watcher: one task per model (run and tests). Local: per-model run and test tasks, sources
+    rendered, multi-parent tests detached."""
     load_mode = LoadMode.DBT_MANIFEST if config.load_mode == "dbt_manifest" else LoadMode.DBT_LS
     watcher = config.execution == "watcher"
-    return RenderConfig(
+    rendered = RenderConfig(
         load_method=load_mode,
-        test_behavior=TestBehavior.AFTER_EACH,
+        # Watcher: no test tasks; each model's task waits for its tests too (see model_sensor.py)
+        test_behavior=TestBehavior.NONE if watcher else TestBehavior.AFTER_EACH,
         # Watcher: source freshness is the DAG's own task before the build (Cosmos 1.15's producer does
         # not publish its freshness results to the source sensors, which then wait forever).
         source_rendering_behavior=SourceRenderingBehavior.NONE if watcher else SourceRenderingBehavior.ALL,
-        # Watcher: a test reading several models reports to each parent's test sensor (dbt build runs it
+        # Watcher: a test reading several models counts for each parent's task (dbt build runs it
         # after all of them); Cosmos 1.15's detached test sensors never receive a status.
         should_detach_multiple_parents_tests=not watcher,
         exclude=EXCLUDED + WATCHER_EXCLUDED if watcher else EXCLUDED,
@@ -133,6 +139,9 @@ def render_config(config: DagConfig) -> RenderConfig:
         invocation_mode=InvocationMode.SUBPROCESS,
         emit_datasets=False,
     )
+    if not watcher:
+        return rendered
+    return replace(rendered, node_converters={DbtResourceType.MODEL: model_converter(rendered)})
 
 
 def operator_args(config: DagConfig) -> dict[str, Any]:
@@ -205,8 +214,46 @@ def dbt_task_group(config: DagConfig, group_id: str = "dbt") -> DbtTaskGroup:
         render_config=render_config(config),
         operator_args=operator_args(config),
     )
+    if config.execution == "watcher":
+        build_tests_in_producer(group)
+        keep_producer_xcoms_in_memory()
     serialise_dbt_calls(group, config)
     return group
+
+
+def keep_producer_xcoms_in_memory() -> None:
+    """Turn off Cosmos' "reliable retry" of the watcher's producer unless Airflow's configuration
+    sets ``[cosmos] enable_watcher_reliable_retry`` itself.
+
+    With it on, every XCom the producer pushes (status, events and compiled SQL of each of ~150 nodes)
+    also rewrites one Airflow Variable holding all the XComs so far, compressed: quadratic work and a
+    second API call per node, while dbt waits. It only serves a retry of the producer, and the
+    producer here never retries (see ``execution_config``); clearing a model's task rebuilds that model
+    instead. Measured in docs/airflow.md ("Speed"). Done at each parse: the task runner parses too."""
+    from airflow.configuration import conf
+    from cosmos import settings as cosmos_settings
+
+    if not conf.has_option("cosmos", "enable_watcher_reliable_retry"):
+        cosmos_settings.enable_watcher_reliable_retry = False
+
+
+def build_tests_in_producer(group: DbtTaskGroup) -> None:
+    """Let the watcher's ``dbt build`` run the data tests too.
+
+    With ``TestBehavior.NONE`` Cosmos limits the producer to ``--resource-type model/seed/snapshot``;
+    the model tasks here report their tests, so the build must run them (in dbt's order: a failed test
+    still skips what is built from its model)."""
+    for task in _tasks(group):
+        if task.task_id.endswith(PRODUCER_TASK_ID):
+            flags = list(task.dbt_cmd_flags)
+            kept: list[str] = []
+            while flags:
+                flag = flags.pop(0)
+                if flag == "--resource-type" and flags:
+                    flags.pop(0)
+                    continue
+                kept.append(flag)
+            task.dbt_cmd_flags = kept
 
 
 def gold_tables(group: DbtTaskGroup) -> list[str]:
