@@ -64,6 +64,7 @@ import pyarrow.compute as pc
 from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from ingestion.arrow_columns import repeated, repeated_runs
 from ingestion.bronze_bulk import bulk_parse
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, LakeObject
@@ -261,19 +262,13 @@ class _Rows:
         """The lineage columns of these rows (source 'kafka' for topic landings)."""
         n = len(self.offsets)
         return {
-            "_source": pa.repeat(pa.scalar("kafka"), n),
-            "_topic": _runs_array([(r[0], r[3]) for r in self.runs], pa.string()),
-            "_partition": _runs_array([(r[1], r[3]) for r in self.runs], pa.int32()),
+            "_source": repeated("kafka", n, pa.string()),
+            "_topic": repeated_runs([(r[0], r[3]) for r in self.runs], pa.string()),
+            "_partition": repeated_runs([(r[1], r[3]) for r in self.runs], pa.int32()),
             "_offset": pa.array(self.offsets, pa.int64()),
-            "_landing_object": _runs_array([(r[2], r[3]) for r in self.runs], pa.string()),
-            "_ingested_at": pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
+            "_landing_object": repeated_runs([(r[2], r[3]) for r in self.runs], pa.string()),
+            "_ingested_at": repeated(now, n, pa.timestamp("us", tz="UTC")),
         }
-
-
-def _runs_array(runs: list[tuple[Any, int]], kind: pa.DataType) -> pa.Array:
-    if not runs:
-        return pa.array([], kind)
-    return pa.concat_arrays([pa.repeat(pa.scalar(value, kind), count) for value, count in runs])
 
 
 @dataclass
@@ -838,10 +833,10 @@ class BronzeLoader:
         if parsed.bulk is not None:
             n = parsed.bulk.num_rows
             lineage = {
-                "_source": pa.repeat(pa.scalar("kafka"), n),
-                "_topic": pa.repeat(pa.scalar(key.topic), n),
-                "_partition": pa.repeat(pa.scalar(key.partition, pa.int32()), n),
-                "_landing_object": pa.repeat(pa.scalar(obj.key), n),
+                "_source": repeated("kafka", n, pa.string()),
+                "_topic": repeated(key.topic, n, pa.string()),
+                "_partition": repeated(key.partition, n, pa.int32()),
+                "_landing_object": repeated(obj.key, n, pa.string()),
             }
             piece = parsed.bulk
             for name, values in lineage.items():
@@ -912,7 +907,7 @@ class BronzeLoader:
         """The rows the bulk parser typed, with ``_ingested_at``, in the entity's schema."""
         table = pa.concat_tables(batch.pieces[entity])
         table = table.append_column(
-            "_ingested_at", pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), table.num_rows)
+            "_ingested_at", repeated(now, table.num_rows, pa.timestamp("us", tz="UTC"))
         )
         schema = entity_schema(entity)
         return pa.Table.from_arrays([table[name] for name in schema.names], schema=schema)

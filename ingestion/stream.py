@@ -42,6 +42,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
+from ingestion.arrow_columns import repeated
 from ingestion.bronze import (
     BronzeLoader,
     Rejected,
@@ -473,14 +474,14 @@ class StreamIngestion:
         columns["_quarantine_reason"] = pa.array(reasons, pa.string())
         columns["_raw_bytes"] = pa.array([raw if reason else None for reason, raw in quarantine], pa.binary())
         n = len(rows)
-        columns["_source"] = pa.repeat(pa.scalar("kinesis"), n)
-        columns["_stream"] = pa.repeat(pa.scalar(state.name), n)
-        columns["_stream_created_at"] = pa.repeat(pa.scalar(state.created or ""), n)
+        columns["_source"] = repeated("kinesis", n, pa.string())
+        columns["_stream"] = repeated(state.name, n, pa.string())
+        columns["_stream_created_at"] = repeated(state.created or "", n, pa.string())
         columns["_shard"] = pa.array(lineage["shard"], pa.string())
         columns["_sequence_number"] = pa.array(lineage["seq"], pa.string())
         columns["_arrival_at"] = pa.array(lineage["arrival"], pa.timestamp("us", tz="UTC"))
         columns["_landing_object"] = pa.array(lineage["object"], pa.string())
-        columns["_ingested_at"] = pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n)
+        columns["_ingested_at"] = repeated(now, n, pa.timestamp("us", tz="UTC"))
         return pa.Table.from_pydict(columns, schema=stream_entity_schema(state.entity)), keys
 
 
