@@ -27,7 +27,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from airflow.configuration import conf
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos import settings as cosmos_settings
 from cosmos.constants import (
     DbtResourceType,
     ExecutionMode,
@@ -230,9 +232,6 @@ def keep_producer_xcoms_in_memory() -> None:
     second API call per node, while dbt waits. It only serves a retry of the producer, and the
     producer here never retries (see ``execution_config``); clearing a model's task rebuilds that model
     instead. Measured in docs/airflow.md ("Speed"). Done at each parse: the task runner parses too."""
-    from airflow.configuration import conf
-    from cosmos import settings as cosmos_settings
-
     if not conf.has_option("cosmos", "enable_watcher_reliable_retry"):
         cosmos_settings.enable_watcher_reliable_retry = False
 
