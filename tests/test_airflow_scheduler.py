@@ -30,7 +30,7 @@ import duckdb
 import psutil
 import pytest
 from deltalake import DeltaTable
-from test_dag import GOLD_COLUMNS, corrupt_bronze, manifest_command, manifest_env
+from test_dag import DB_ROWS, GOLD_COLUMNS, corrupt_bronze, manifest_command, manifest_env
 
 from ingestion.settings import ENTITIES, Settings
 
@@ -175,6 +175,7 @@ def test_scheduled_run_then_a_failing_run(airflow: Airflow) -> None:
     started = time.monotonic()
     al.airflow_cli(airflow.env, "dags", "unpause", DAG_ID)  # starts the latest day's run
     run_id, states = airflow.wait_run(set())
+    scheduled_run = run_id
     first = time.monotonic() - started
     failed = {t: s for t, s in states.items() if s != "success"}
     assert airflow.run_state(run_id) == "success", failed
@@ -219,6 +220,25 @@ def test_scheduled_run_then_a_failing_run(airflow: Airflow) -> None:
     # the failed task's log says why, in the UI's log of that task
     assert "was built, but its data tests failed" in airflow.task_log(run_id, "dbt.stg_pinterest__pins_build")
     assert support.gold_snapshot(settings.warehouse) == gold
+
+    # Retrying the whole run (docs/airflow.md): fix the data, rebuild the silver model that kept the
+    # bad row, then trigger a new run: it succeeds and gold is the reference again.
+    DeltaTable(f"{settings.lake}/bronze/pin").delete(f"\"index\" = '{10 * DB_ROWS}'")
+    rebuilt = subprocess.run(
+        [str(BIN / "pinpipe"), "dbt", "build", "--full-refresh", "--select", "stg_pinterest__pins"],
+        env=airflow.env,
+        capture_output=True,
+        text=True,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:] + rebuilt.stderr[-3000:]
+    al.airflow_cli(airflow.env, "dags", "trigger", DAG_ID, "--run-id", "manual_fixed")
+    run_id, states = airflow.wait_run({scheduled_run, "manual_broken"})
+    assert run_id == "manual_fixed" and airflow.run_state(run_id) == "success", states
+    assert {t for t, s in states.items() if s != "success"} == {"ingest.land_from_kafka"}
+    with duckdb.connect(settings.warehouse, read_only=True) as connection:
+        for table, columns in GOLD_COLUMNS.items():
+            rows = connection.execute(f"select {', '.join(columns)} from gold.{table}").fetchall()
+            assert sorted(rows) == expected[table], table
     print(f"real scheduler: first run {first:.0f}s (from unpause), failing run {second:.0f}s (from trigger)")
 
 
