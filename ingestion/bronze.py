@@ -98,6 +98,8 @@ WRITER_PROPERTIES = WriterProperties(
 )
 """Parquet settings of the bronze appends: the raw JSON text is unique per row, so a dictionary and
 min/max statistics of it cost time and log space and help no reader."""
+PART_BYTES = 16 * 1024 * 1024
+"""The smallest part of a bronze append written side by side with the others (Arrow bytes)."""
 IGNORED_NAMED = 5
 """How many ignored objects a load report names."""
 LEDGER = "_loaded_objects"
@@ -853,7 +855,7 @@ class BronzeLoader:
         Every table is built before the first write: a record that cannot be stored is quarantined
         (or, were that to fail, the load stops) before anything is committed. The ledger comes last:
         if a write fails (I/O), the objects stay unrecorded, the next load reads them again and
-        ``_append_new`` drops the rows this one committed, so nothing is lost or added twice.
+        ``_new_rows`` drops the rows this one committed, so nothing is lost or added twice.
         """
         if not batch.ledger:
             return
@@ -876,12 +878,7 @@ class BronzeLoader:
         # Every table is built: from here on nothing depends on the content of a record.
         counts = {row["landing_object"]: dict.fromkeys(("loaded", "quarantined"), 0) for row in batch.ledger}
         order = [row["landing_object"] for row in batch.ledger] if self.loader == "bulk" else None
-        if len(tables) > 1:  # one append per table, side by side (each table has its own log)
-            with ThreadPoolExecutor(len(tables), thread_name_prefix="bronze-append") as pool:
-                futures = {name: pool.submit(self._append_new, name, t, order) for name, t in tables.items()}
-                appended = {name: future.result() for name, future in futures.items()}
-        else:
-            appended = {name: self._append_new(name, t, order) for name, t in tables.items()}
+        appended = self._append_all(tables, order)
         for name, added in appended.items():
             if name == QUARANTINE:
                 report.quarantined += added.num_rows
@@ -932,8 +929,24 @@ class BronzeLoader:
         columns.update(rows.lineage(now))
         return pa.Table.from_pydict(columns, schema=entity_schema(entity))
 
-    def _append_new(self, name: str, table: pa.Table, order: list[str] | None = None) -> pa.Table:
-        """Append the rows whose (topic, partition, offset) the table does not hold yet; return them.
+    def _append_all(self, tables: dict[str, pa.Table], order: list[str] | None) -> dict[str, pa.Table]:
+        """Append each table's new rows (``_new_rows``); return them.
+
+        The appends run side by side, one thread per core: each table is cut into parts (``_parts``),
+        each its own commit. Delta-rs commits with a put-if-absent of the next log entry (a
+        rename that never replaces locally, a conditional put on S3), so concurrent appends to one
+        table all land, in some order. One append of a large table is one core's work (Parquet
+        encoding and compression) and would leave the others idle.
+        """
+        with ThreadPoolExecutor(max(2, self.workers), thread_name_prefix="bronze-append") as pool:
+            futures = {name: pool.submit(self._new_rows, name, t, order) for name, t in tables.items()}
+            new = {name: future.result() for name, future in futures.items()}
+            for future in [pool.submit(self._write, name, part) for name, part in _parts(new, self.workers)]:
+                future.result()
+        return new
+
+    def _new_rows(self, name: str, table: pa.Table, order: list[str] | None = None) -> pa.Table:
+        """The rows whose (topic, partition, offset) the table does not hold yet.
 
         ``order``: the batch's landing objects in load order, when the rows are not in that order
         (the bulk loader puts its typed rows first): of a repeated key, the row of the earliest
@@ -945,15 +958,16 @@ class BronzeLoader:
             keys = _row_keys(table["_topic"], table["_partition"], table["_offset"])
             held = _row_keys(existing["_topic"], existing["_partition"], existing["_offset"])
             table = table.filter(pc.invert(pc.is_in(keys, value_set=held)))
-        if table.num_rows:
-            write_deltalake(
-                self.table_uri(name),
-                table,
-                mode="append",
-                storage_options=self.lake.storage_options,
-                writer_properties=WRITER_PROPERTIES,
-            )
         return table
+
+    def _write(self, name: str, table: pa.Table) -> None:
+        write_deltalake(
+            self.table_uri(name),
+            table,
+            mode="append",
+            storage_options=self.lake.storage_options,
+            writer_properties=WRITER_PROPERTIES,
+        )
 
     def _existing_keys(self, name: str, table: pa.Table) -> pa.Table | None:
         """Lineage keys already in a bronze table within the topics and offset range of the new rows."""
@@ -968,6 +982,18 @@ class BronzeLoader:
             & pc.field("_topic").isin(pc.unique(table["_topic"]))
         )
         return dt.to_pyarrow_dataset().to_table(columns=["_topic", "_partition", "_offset"], filter=condition)
+
+
+def _parts(tables: dict[str, pa.Table], cores: int) -> list[tuple[str, pa.Table]]:
+    """The tables cut into slices of about ``1 / (2 * cores)`` of their bytes (at least
+    :data:`PART_BYTES`), the largest first, so that the appends keep every core busy to the end."""
+    size = max(PART_BYTES, sum(t.nbytes for t in tables.values()) // (2 * cores))
+    parts = []
+    for name, table in tables.items():
+        if table.num_rows:
+            step = -(-table.num_rows // max(1, round(table.nbytes / size)))
+            parts += [(name, table.slice(start, step)) for start in range(0, table.num_rows, step)]
+    return sorted(parts, key=lambda part: -part[1].nbytes)
 
 
 def _tally(counts: dict[str, dict[str, int]], added: pa.Table, bucket: str) -> None:

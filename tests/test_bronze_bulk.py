@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deltalake import DeltaTable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_bronze import BAD_INPUT
@@ -35,7 +37,7 @@ from test_bronze_hostile_input import (
     records,
 )
 
-from ingestion import bronze_bulk
+from ingestion import bronze, bronze_bulk
 from ingestion.bronze import (
     LEDGER,
     LOADERS,
@@ -368,6 +370,51 @@ def test_batches_are_bounded_by_bytes(settings: Settings, peer_records: dict[str
     report = loader.load()
     assert report.loaded["pin"] == 137
     assert len(commits) > 3 and all(size < 20_000 + 10_000 for size in commits)
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_appends_cut_into_parts_land_every_row_once(
+    where: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    peer_records: dict[str, list[dict]],
+) -> None:
+    """A commit's appends cut into parts written side by side (concurrent commits to one table, on a
+    local lake and on S3) hold the same rows as one append per table, overlaps and reloads included."""
+    lines = peer_lines(peer_records, "pin")
+    objects = {  # pin offsets 0..129 on partition 0, 10..59 on partition 1
+        **{key(UID, "pin", first): ndjson(lines[first : first + 40]) for first in range(0, 100, 30)},
+        key(UID, "pin", 10, partition=1): ndjson([b"bad", *lines[11:60]]),
+        key(UID, "geo", 0): ndjson(peer_lines(peer_records, "geo")),
+        key(UID, "user", 0): ndjson([*peer_lines(peer_records, "user"), b'{"ind": "1.5"}']),
+    }
+    rewritten = {key(UID, "pin", 0): ndjson(lines[:137])}
+    with lake_of(objects) as settings:
+        load(settings, "bulk")
+        Lake(settings.lake).write_bytes(next(iter(rewritten)), next(iter(rewritten.values())))
+        load(settings, "bulk")
+        expected = {name: rows(settings, name) for name in TABLES}
+    monkeypatch.setattr(bronze, "PART_BYTES", 1)  # every table cut into 2 parts per core
+    with lake_of({}) as local:
+        settings = local
+        if where == "s3":
+            request.getfixturevalue("local_aws")
+            import boto3
+
+            bucket = f"pinpipe-parts-{uuid.uuid4().hex[:12]}"
+            boto3.client("s3").create_bucket(Bucket=bucket)
+            settings = Settings(data_dir=local.data_dir, uid=UID, lake=f"s3://{bucket}/lake")
+        lake = Lake(settings.lake)
+        for name, data in objects.items():
+            lake.write_bytes(name, data)
+        reports = [load(settings, "bulk")]
+        lake.write_bytes(next(iter(rewritten)), next(iter(rewritten.values())))
+        reports.append(load(settings, "bulk"))
+        assert {name: rows(settings, name) for name in TABLES} == expected
+        assert reports[1]["loaded"]["pin"] == 7  # offsets 130..136: only those no object held
+        history = DeltaTable(lake.uri("bronze/pin"), storage_options=lake.storage_options).history()
+        appends = [commit for commit in history if commit.get("operation") == "WRITE"]
+        assert len(appends) >= 4  # each of the two loads cut pin into two parts or more
 
 
 def test_bulk_module_names_its_wire_types() -> None:
