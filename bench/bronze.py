@@ -15,7 +15,11 @@ quarantine), so the bulk loader's per-line fallback is measured too. Figures are
 of wall time, and per CPU second (all threads; what other work on a busy machine disturbs least);
 the machine's load average is printed with them.
 
-Run: ``.venv/bin/python bench/bronze.py [--events 400000] [--repeat 1] [--hostile 0]``.
+With ``--write-costs``, the Delta appends are also timed on their own: the tables the bulk loader
+wrote (with and without the raw JSON column) and the baseline's tables, each appended once per
+entity to a new table, in CPU seconds.
+
+Run: ``.venv/bin/python bench/bronze.py [--events 400000] [--repeat 1] [--hostile 0] [--write-costs]``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, post_events
 from emulator.sinks import open_sink
 from emulator.source import EventSource
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze import WRITER_PROPERTIES, BronzeLoader, read_table
 from ingestion.lake import Lake
 from ingestion.landing import split_lines
 from ingestion.settings import ENTITIES, Settings
@@ -85,6 +89,44 @@ def baseline(settings: Settings, work: Path) -> None:
         write_deltalake(str(work / f"bare-{entity}"), table, mode="append")
 
 
+def write_costs(landing: Settings, work: Path) -> None:
+    """CPU seconds of the appends alone: bronze's tables (with and without ``_raw_json``) and the
+    baseline's, each written once per entity to a new table (best of three)."""
+    settings = fresh_copy(landing, work, "write-costs")
+    BronzeLoader(settings).load()
+    lake = Lake(settings.lake)
+    bronze = {entity: read_table(settings, entity) for entity in ENTITIES}
+    bare = {
+        entity: pa.concat_tables(
+            [
+                pajson.read_json(Path(settings.lake) / o.key)
+                for o in lake.list(f"raw/topics/{settings.topic(entity)}/")
+            ],
+            promote_options="permissive",
+        )
+        for entity in ENTITIES
+    }
+    variants = {
+        "bronze's tables": (bronze, WRITER_PROPERTIES),
+        "bronze's tables without _raw_json": (
+            {entity: table.drop_columns(["_raw_json"]) for entity, table in bronze.items()},
+            WRITER_PROPERTIES,
+        ),
+        "the baseline's tables": (bare, None),
+    }
+    print("  appends alone (CPU seconds of one append per entity):")
+    for number, (name, (tables, properties)) in enumerate(variants.items()):
+        best = float("inf")
+        for attempt in range(3):
+            cpu = time.process_time()
+            for entity, table in tables.items():
+                target = work / "write-costs" / f"{number}-{attempt}-{entity}"
+                write_deltalake(str(target), table, mode="append", writer_properties=properties)
+            best = min(best, time.process_time() - cpu)
+        print(f"    {name:40s} {best:.2f}")
+    shutil.rmtree(work / "write-costs", ignore_errors=True)
+
+
 def loader(kind: str) -> Callable[[Settings, Path], None]:
     def run(settings: Settings, _work: Path) -> None:
         BronzeLoader(settings, loader=kind).load()
@@ -111,6 +153,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each contender (the best counts)")
     parser.add_argument("--hostile", type=int, default=0, help="make every N-th record bad (0: none)")
     parser.add_argument("--skip-per-line", action="store_true", help="do not run the per-line loader")
+    parser.add_argument("--write-costs", action="store_true", help="also time the Delta appends alone")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pinpipe-bench-bronze-"))
     try:
@@ -150,6 +193,8 @@ def main() -> None:
         if "(c) per-line loader" in best:
             line, line_cpu = best["(c) per-line loader"]
             print(f"  bulk / per-line: rate {line / bulk:.2f}, CPU efficiency {line_cpu / bulk_cpu:.2f}")
+        if args.write_costs:
+            write_costs(landing, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

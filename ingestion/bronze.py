@@ -40,7 +40,9 @@ with pyarrow's JSON reader, on a pool of threads (ingestion/bronze_bulk.py), and
 bulk result it cannot prove identical; ``PINPIPE_BRONZE_LOADER=per-line`` forces the per-line path
 everywhere. Both write the same rows, quarantine, lineage and ledger. A commit holds at most
 ``PINPIPE_BRONZE_BATCH_RECORDS`` records or ``PINPIPE_BRONZE_BATCH_BYTES`` bytes of landing objects
-(whichever comes first), so memory is bounded by the batch, not by the day.
+(whichever comes first), so memory is bounded by the batch, not by the day. The appends of a commit
+are cut into parts written side by side, one thread per core (concurrent Delta commits to one table,
+which delta-rs makes safe with a put-if-absent of each log entry); the ledger still comes last.
 """
 
 from __future__ import annotations
