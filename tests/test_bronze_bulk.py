@@ -417,6 +417,45 @@ def test_appends_cut_into_parts_land_every_row_once(
         assert len(appends) >= 4  # each of the two loads cut pin into two parts or more
 
 
+def test_a_part_that_fails_to_append_is_loaded_once_by_the_next_load(
+    monkeypatch: pytest.MonkeyPatch, peer_records: dict[str, list[dict]]
+) -> None:
+    """One part of a commit fails (an I/O error) after others landed: the load fails, the ledger has
+    nothing, and the next load adds exactly the missing rows."""
+    objects = {
+        key(UID, entity, 0): ndjson([*peer_lines(peer_records, entity), b"not json"]) for entity in ENTITIES
+    }
+    with lake_of(objects) as settings:
+        load(settings, "bulk")
+        expected = {name: rows(settings, name) for name in TABLES}
+    monkeypatch.setattr(bronze, "PART_BYTES", 1)
+    real_write, pin_parts = BronzeLoader._write, []
+
+    def failing_write(self: BronzeLoader, name: str, table: Any) -> None:
+        if name == "pin":
+            pin_parts.append(table.num_rows)
+            if len(pin_parts) == 2:
+                raise OSError(28, "No space left on device")
+        real_write(self, name, table)
+
+    with lake_of(objects) as settings:
+        monkeypatch.setattr(BronzeLoader, "_write", failing_write)
+        with pytest.raises(OSError, match="No space left"):
+            load(settings, "bulk")
+        assert len(pin_parts) >= 2 and len(read_table(settings, LEDGER)) == 0
+        assert 0 < len(rows(settings, "pin")) < len(expected["pin"])  # some parts landed, not all
+        landed = sum(len(rows(settings, name)) for name in (*ENTITIES, QUARANTINE))
+        monkeypatch.setattr(BronzeLoader, "_write", real_write)
+        report = load(settings, "bulk")
+        assert report["duplicates"] == landed  # what the failed load committed is not added again
+        data_tables = [name for name in TABLES if name != LEDGER]  # the ledger rows carry their load's counts
+        assert {name: rows(settings, name) for name in data_tables} == {n: expected[n] for n in data_tables}
+        ledger = read_table(settings, LEDGER).to_pylist()
+        assert sorted(row["records"] for row in ledger) == sorted(
+            len(split_lines(data)) for data in objects.values()
+        )
+
+
 def test_bulk_module_names_its_wire_types() -> None:
     for entity in ENTITIES:
         assert set(bronze_bulk.WIRE_INTEGERS[entity]) <= set(SOURCE_FIELDS[entity])
