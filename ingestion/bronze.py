@@ -100,8 +100,6 @@ WRITER_PROPERTIES = WriterProperties(
 )
 """Parquet settings of the bronze appends: the raw JSON text is unique per row, so a dictionary and
 min/max statistics of it cost time and log space and help no reader."""
-PART_BYTES = 16 * 1024 * 1024
-"""The smallest part of a bronze append written side by side with the others (Arrow bytes)."""
 IGNORED_NAMED = 5
 """How many ignored objects a load report names."""
 LEDGER = "_loaded_objects"
@@ -673,6 +671,8 @@ class BronzeLoader:
             raise PinpipeError(f"bronze loader {self.loader!r}: expected one of {', '.join(LOADERS)}")
         self.batch_records = settings.bronze_batch_records or BATCH_RECORDS[self.loader]
         self.batch_bytes = settings.bronze_batch_bytes
+        self.part_bytes = settings.bronze_part_bytes
+        """The smallest part of a commit's appends written side by side (``_parts``)."""
         self.workers = os.cpu_count() or 1
         """Threads that read and parse objects (bulk loader); Arrow's parser releases the GIL."""
 
@@ -943,7 +943,8 @@ class BronzeLoader:
         with ThreadPoolExecutor(max(2, self.workers), thread_name_prefix="bronze-append") as pool:
             futures = {name: pool.submit(self._new_rows, name, t, order) for name, t in tables.items()}
             new = {name: future.result() for name, future in futures.items()}
-            for future in [pool.submit(self._write, name, part) for name, part in _parts(new, self.workers)]:
+            parts = _parts(new, self.workers, self.part_bytes)
+            for future in [pool.submit(self._write, name, part) for name, part in parts]:
                 future.result()
         return new
 
@@ -986,10 +987,10 @@ class BronzeLoader:
         return dt.to_pyarrow_dataset().to_table(columns=["_topic", "_partition", "_offset"], filter=condition)
 
 
-def _parts(tables: dict[str, pa.Table], cores: int) -> list[tuple[str, pa.Table]]:
-    """The tables cut into slices of about ``1 / (2 * cores)`` of their bytes (at least
-    :data:`PART_BYTES`), the largest first, so that the appends keep every core busy to the end."""
-    size = max(PART_BYTES, sum(t.nbytes for t in tables.values()) // (2 * cores))
+def _parts(tables: dict[str, pa.Table], cores: int, smallest: int) -> list[tuple[str, pa.Table]]:
+    """The tables cut into slices of about ``1 / (2 * cores)`` of their bytes (at least ``smallest``
+    Arrow bytes), the largest first, so that the appends keep every core busy to the end."""
+    size = max(smallest, sum(t.nbytes for t in tables.values()) // (2 * cores))
     parts = []
     for name, table in tables.items():
         if table.num_rows:

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     bronze_batch_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1, description="Bronze: bytes of landing objects per commit."
     )
+    bronze_part_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Bronze: the smallest part (Arrow bytes) of a commit's appends written side by side.",
+    )
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_group: str = Field(default="", description="Consumer group of the landing (default per uid).")
     kafka_timeout: float = Field(

@@ -37,7 +37,7 @@ from test_bronze_hostile_input import (
     records,
 )
 
-from ingestion import bronze, bronze_bulk
+from ingestion import bronze_bulk
 from ingestion.bronze import (
     LEDGER,
     LOADERS,
@@ -394,7 +394,7 @@ def test_appends_cut_into_parts_land_every_row_once(
         Lake(settings.lake).write_bytes(next(iter(rewritten)), next(iter(rewritten.values())))
         load(settings, "bulk")
         expected = {name: rows(settings, name) for name in TABLES}
-    monkeypatch.setattr(bronze, "PART_BYTES", 1)  # every table cut into 2 parts per core
+    monkeypatch.setenv("PINPIPE_BRONZE_PART_BYTES", "1")  # every table cut into 2 parts per core
     with lake_of({}) as local:
         settings = local
         if where == "s3":
@@ -404,6 +404,7 @@ def test_appends_cut_into_parts_land_every_row_once(
             bucket = f"pinpipe-parts-{uuid.uuid4().hex[:12]}"
             boto3.client("s3").create_bucket(Bucket=bucket)
             settings = Settings(data_dir=local.data_dir, uid=UID, lake=f"s3://{bucket}/lake")
+        assert BronzeLoader(settings).part_bytes == 1
         lake = Lake(settings.lake)
         for name, data in objects.items():
             lake.write_bytes(name, data)
@@ -428,7 +429,7 @@ def test_a_part_that_fails_to_append_is_loaded_once_by_the_next_load(
     with lake_of(objects) as settings:
         load(settings, "bulk")
         expected = {name: rows(settings, name) for name in TABLES}
-    monkeypatch.setattr(bronze, "PART_BYTES", 1)
+    monkeypatch.setenv("PINPIPE_BRONZE_PART_BYTES", "1")
     real_write, pin_parts = BronzeLoader._write, []
 
     def failing_write(self: BronzeLoader, name: str, table: Any) -> None:
