@@ -59,7 +59,7 @@ MAX_BRACKETS = 256
 """A line with more opening brackets than this goes per line (orjson and the standard library refuse
 nesting beyond about 1,000 levels; Arrow's parser has no limit)."""
 _OPEN_CURLY, _CLOSE_CURLY, _OPEN_SQUARE = ord("{"), ord("}"), ord("[")
-_NEWLINE, _BACKSLASH = ord("\n"), ord("\\")
+_BACKSLASH = ord("\\")
 _NON_FINITE_NEEDLES = (b"NaN", b"Inf")
 """Arrow's parser accepts ``NaN``, ``Inf`` and ``Infinity`` (signed) in this case only; it refuses
 other cases (``nan``, ``INF``), and an object it refuses loads line by line."""
