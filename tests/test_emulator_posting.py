@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 
@@ -87,6 +88,22 @@ def test_events_carry_the_three_records_of_one_index(source_db: Settings) -> Non
             assert record[INDEX_FIELD[entity]] == event.index
     geo = orjson.loads(sink.events[0].records["geo"])
     assert "T" in geo["timestamp"] and len(geo["timestamp"]) == 19  # ISO-8601 seconds
+
+
+def test_cached_records_hold_only_their_bytes(source_db: Settings) -> None:
+    """The source caches up to 200,000 events (600,000 records): the memory they keep must be about
+    their bytes, not the 4 KB write buffer orjson leaves behind each, or the cache alone of a day of
+    posts takes gigabytes."""
+    source = EventSource(source_db.source_db_url)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        records = source.records(range(ROWS))
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    data = sum(len(value) for events in records.values() for value in events.values())
+    assert len(records) == ROWS and kept < 2.5 * data, (kept, data)
 
 
 def test_same_seed_same_landing_different_seed_different(tmp_path: Path, source_db: Settings) -> None:
