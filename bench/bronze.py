@@ -77,26 +77,10 @@ def fresh_copy(landing: Settings, work: Path, name: str) -> Settings:
     return Settings(data_dir=target)
 
 
-def baseline(settings: Settings, work: Path) -> None:
-    """(a): pyarrow NDJSON reader + one Delta append per entity."""
+def bare_tables(settings: Settings) -> dict[str, pa.Table]:
+    """Every landing object of each entity read by pyarrow's NDJSON reader (types inferred)."""
     lake = Lake(settings.lake)
-    for entity in ENTITIES:
-        tables = [
-            pajson.read_json(Path(settings.lake) / o.key)
-            for o in lake.list(f"raw/topics/{settings.topic(entity)}/")
-        ]
-        table = pa.concat_tables(tables, promote_options="permissive")
-        write_deltalake(str(work / f"bare-{entity}"), table, mode="append")
-
-
-def write_costs(landing: Settings, work: Path) -> None:
-    """CPU seconds of the appends alone: bronze's tables (with and without ``_raw_json``) and the
-    baseline's, each written once per entity to a new table (best of three)."""
-    settings = fresh_copy(landing, work, "write-costs")
-    BronzeLoader(settings).load()
-    lake = Lake(settings.lake)
-    bronze = {entity: read_table(settings, entity) for entity in ENTITIES}
-    bare = {
+    return {
         entity: pa.concat_tables(
             [
                 pajson.read_json(Path(settings.lake) / o.key)
@@ -106,6 +90,21 @@ def write_costs(landing: Settings, work: Path) -> None:
         )
         for entity in ENTITIES
     }
+
+
+def baseline(settings: Settings, work: Path) -> None:
+    """(a): pyarrow NDJSON reader + one Delta append per entity."""
+    for entity, table in bare_tables(settings).items():
+        write_deltalake(str(work / f"bare-{entity}"), table, mode="append")
+
+
+def write_costs(landing: Settings, work: Path) -> None:
+    """CPU seconds of the appends alone: bronze's tables (with and without ``_raw_json``) and the
+    baseline's, each written once per entity to a new table (best of three)."""
+    settings = fresh_copy(landing, work, "write-costs")
+    BronzeLoader(settings).load()
+    bronze = {entity: read_table(settings, entity) for entity in ENTITIES}
+    bare = bare_tables(settings)
     variants = {
         "bronze's tables": (bronze, WRITER_PROPERTIES),
         "bronze's tables without _raw_json": (

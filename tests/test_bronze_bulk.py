@@ -388,10 +388,10 @@ def test_appends_cut_into_parts_land_every_row_once(
         key(UID, "geo", 0): ndjson(peer_lines(peer_records, "geo")),
         key(UID, "user", 0): ndjson([*peer_lines(peer_records, "user"), b'{"ind": "1.5"}']),
     }
-    rewritten = {key(UID, "pin", 0): ndjson(lines[:137])}
+    rewritten_key, rewritten = key(UID, "pin", 0), ndjson(lines[:137])
     with lake_of(objects) as settings:
         load(settings, "bulk")
-        Lake(settings.lake).write_bytes(next(iter(rewritten)), next(iter(rewritten.values())))
+        Lake(settings.lake).write_bytes(rewritten_key, rewritten)
         load(settings, "bulk")
         expected = {name: rows(settings, name) for name in TABLES}
     monkeypatch.setenv("PINPIPE_BRONZE_PART_BYTES", "1")  # every table cut into 2 parts per core
@@ -409,7 +409,7 @@ def test_appends_cut_into_parts_land_every_row_once(
         for name, data in objects.items():
             lake.write_bytes(name, data)
         reports = [load(settings, "bulk")]
-        lake.write_bytes(next(iter(rewritten)), next(iter(rewritten.values())))
+        lake.write_bytes(rewritten_key, rewritten)
         reports.append(load(settings, "bulk"))
         assert {name: rows(settings, name) for name in TABLES} == expected
         assert reports[1]["loaded"]["pin"] == 7  # offsets 130..136: only those no object held

@@ -65,12 +65,14 @@ def commits(settings: Settings) -> int:
     return sum(1 for _ in (Path(settings.lake) / "bronze").glob("*/_delta_log/*.json"))
 
 
-def bronze_load(settings: Settings) -> subprocess.Popen[str]:
+def bronze_load(settings: Settings, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """A load in its own process; a load to be killed writes its messages nowhere (an unread pipe
+    could fill and stall it where no commit runs)."""
     return subprocess.Popen(
         [sys.executable, "-m", "pinpipe", "bronze", "load"],
         env={**os.environ, "PINPIPE_DATA_DIR": str(settings.data_dir), **SMALL_COMMITS},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
 
@@ -102,7 +104,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -
     assert kills >= 4, "most kills must hit a load in progress"
     assert content(settings) != expected, "the kills must have left the load unfinished"
 
-    done = bronze_load(settings)
+    done = bronze_load(settings, stderr=subprocess.PIPE)
     _, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
     assert content(settings) == expected
