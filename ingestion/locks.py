@@ -8,7 +8,8 @@ Every writer that must be alone takes a lock before it reads where to continue (
 * the bronze loader: ``bronze``;
 * the stream ingestion: ``stream.<stream>``, one per Kinesis stream it reads;
 
-each at ``<lake>/_state/locks/<name>.lock``; and dbt: ``<warehouse>.lock`` beside the DuckDB file.
+each at ``<lake>/_state/locks/<name>.lock``; and dbt: ``<warehouse>.lock`` beside the DuckDB file
+(also held by the dbt child, which inherits the locked descriptor: :meth:`FileLock.fileno`).
 
 A second writer gets :class:`LockHeld` (the CLI prints its one line and exits 75, EX_TEMPFAIL): who
 holds the lock (host, pid, command) and since when. With ``wait=True`` (``pinpipe --wait``) it waits
@@ -76,6 +77,11 @@ def wait_by_default(wait: bool) -> None:
     """Whether a lock taken with ``wait=None`` waits for its holder (``pinpipe --wait``)."""
     global _wait_by_default
     _wait_by_default = wait
+
+
+def waits_by_default() -> bool:
+    """Whether a lock taken with ``wait=None`` waits (``pinpipe --wait``); other waits follow it too."""
+    return _wait_by_default
 
 
 def lease_seconds_default() -> float:
@@ -184,6 +190,13 @@ class FileLock:
             os.close(fd)
             raise
         self._fd = fd
+
+    def fileno(self) -> int:
+        """The locked descriptor: a child given it (``pass_fds``) holds the lock until it exits too,
+        since a flock belongs to the open file description, not to the process that took it."""
+        if self._fd is None:
+            raise RuntimeError(f"{self.what}: the lock is not held")
+        return self._fd
 
     def _read_holder(self) -> dict[str, Any] | None:
         try:

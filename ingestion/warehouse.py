@@ -7,13 +7,19 @@ its DuckDB connection is closed when it exits and analysts can open the file aft
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import json
+import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +34,12 @@ from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, s3_storage_options
 from ingestion.local_services.processes import LocalServiceError
 from ingestion.local_services.spark import spark_environment
-from ingestion.locks import FileLock
+from ingestion.locks import POLL_SECONDS, FileLock, LockHeld, waits_by_default
 from ingestion.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+
+log = logging.getLogger(__name__)
 
 GOLD_QUESTIONS: list[tuple[str, str, str]] = [
     (
@@ -95,20 +103,21 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 
 
 def run_dbt(settings: Settings, args: list[str], *, quiet: bool = False) -> None:
-    """Run one dbt command on the project; raises PinpipeError naming the command if it fails.
+    """Run one dbt command on the project; raises PinpipeError naming the command, and the nodes
+    that failed, if it fails (LockHeld, exit 75, while another process has the warehouse open).
 
     The bronze tables are created (empty) first where missing: the sources read all of them. One dbt
     per warehouse: holds the lock file ``<warehouse>.lock`` beside the DuckDB file while dbt runs.
+    dbt inherits the locked descriptor, so the lock is held until the last of pinpipe and dbt exits,
+    and on Linux dbt is killed when pinpipe dies (``kill -9`` included): no orphaned dbt writes on.
     """
     Path(settings.warehouse).parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{settings.warehouse}.lock", f"the warehouse {settings.warehouse}"):
-        _run_dbt(settings, args, quiet=quiet)
+    with FileLock(f"{settings.warehouse}.lock", f"the warehouse {settings.warehouse}") as lock:
+        _run_dbt(settings, args, quiet=quiet, lock=lock)
 
 
-def _run_dbt(settings: Settings, args: list[str], *, quiet: bool) -> None:
+def _run_dbt(settings: Settings, args: list[str], *, quiet: bool, lock: FileLock | None = None) -> None:
     BronzeLoader(settings).ensure_tables()
-    if settings.dbt_target == "duckdb":
-        ensure_warehouse_writable(settings.warehouse)
     command = [
         dbt_executable(),
         *args,
@@ -119,18 +128,167 @@ def _run_dbt(settings: Settings, args: list[str], *, quiet: bool) -> None:
     ]
     if quiet:
         command.insert(1, "--quiet")
-    records = settings.dbt_target == "duckdb" and bool(args) and args[0] in BUILDING_COMMANDS
-    started = datetime.now(UTC)
-    before = bronze_versions(settings) if records else {}
-    completed = subprocess.run(
-        command, env=dbt_environment(settings), cwd=PROJECT_ROOT, check=False, stderr=sys.stderr
-    )
-    if records:
-        record_build(settings, args, started, before, bronze_versions(settings), completed.returncode)
-    if completed.returncode != 0:
-        raise PinpipeError(
-            f"`dbt {' '.join(args)}` failed (exit {completed.returncode}); see its output above"
+    on_duckdb = settings.dbt_target == "duckdb"
+    records = on_duckdb and bool(args) and args[0] in BUILDING_COMMANDS
+    env = dbt_environment(settings)
+    results = run_results_path(args, env)
+    while True:
+        if on_duckdb:
+            ensure_warehouse_writable(settings.warehouse)  # LockHeld, or waits with --wait
+        started = datetime.now(UTC)
+        before = bronze_versions(settings) if records else {}
+        completed = subprocess.run(
+            command,
+            env=env,
+            cwd=PROJECT_ROOT,
+            check=False,
+            stderr=sys.stderr,
+            pass_fds=() if lock is None else (lock.fileno(),),
+            preexec_fn=_die_with_parent(),  # dbt dies with pinpipe (Linux): see there
         )
+        failed = failed_nodes(results, started) if completed.returncode != 0 else []
+        if completed.returncode == 0 or failed or not on_duckdb:
+            break
+        # dbt stopped before running a node: if the file is held now, another process opened it after
+        # the check above and dbt could not open it (nothing was built): refuse or wait, as above
+        if _warehouse_holder(Path(settings.warehouse).expanduser()) is None:
+            break
+    failure = None if completed.returncode == 0 else dbt_failure(args, completed.returncode, failed)
+    if records:
+        try:
+            record_build(settings, args, started, before, bronze_versions(settings), completed.returncode)
+        except Exception as exc:
+            if failure is None:
+                raise
+            reason = exc.reason if isinstance(exc, BuildRecordNotWritten) else _first_line(exc)
+            raise PinpipeError(f"{failure}; its build record could not be written either: {reason}") from None
+    if failure is not None:
+        raise PinpipeError(failure)
+
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal the calling process gets when its parent (thread) dies."""
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's prctl, resolved once in the parent (nothing is looked up between fork and exec)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when this process dies (Linux), else None.
+
+    It runs between fork and exec, so it only calls prctl (looked up beforehand) and getppid. The
+    signal follows the death of the thread that forked: the one that waits for the child here. If
+    this process died before prctl took effect, the child has been re-parented: it kills itself.
+    Elsewhere the child outlives a killed parent, but holds the warehouse lock until it exits.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+    sigkill = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), sigkill)
+
+    return preexec
+
+
+def run_results_path(args: list[str], env: dict[str, str]) -> Path:
+    """Where dbt writes run_results.json: ``--target-path``, else DBT_TARGET_PATH, else ``target``
+    (the project's target-path), under the project folder unless absolute."""
+    target = env.get("DBT_TARGET_PATH") or "target"
+    for position, arg in enumerate(args):
+        if arg == "--target-path" and position + 1 < len(args):
+            target = args[position + 1]
+        elif arg.startswith("--target-path="):
+            target = arg.partition("=")[2]
+    return DBT_PROJECT / target / "run_results.json"
+
+
+FAILED_STATUSES = ("error", "fail", "runtime error")
+"""run_results.json statuses of a node that failed (a model's error, a test's fail or error)."""
+
+_ENGINE_ERROR = re.compile(r"[A-Z][A-Za-z ]* Error: \S")
+"""The engine's own words, e.g. ``IO Error: No space left on device`` or ``Binder Error: ...``."""
+_DBT_WRAPPER = re.compile(r"(Runtime|Database|Compilation) Error( in .*)?|An error occurred during .*")
+
+
+def failed_nodes(results: Path, since: datetime) -> list[tuple[str, str]]:
+    """(node, reason) of every node that failed, from the run_results.json dbt wrote after ``since``;
+    [] when there is none (dbt stopped before its first node, or wrote no results).
+
+    Another dbt writing into the same target folder at the same moment could swap its file in: set
+    DBT_TARGET_PATH per warehouse to run dbt builds side by side.
+    """
+    try:
+        data = json.loads(results.read_text(encoding="utf-8"))
+        generated = datetime.fromisoformat(str(data["metadata"]["generated_at"]).replace("Z", "+00:00"))
+        if generated < since:  # an earlier run's file
+            return []
+        return [
+            (node_name(result), reason_line(result.get("message")))
+            for result in data["results"]
+            if result.get("status") in FAILED_STATUSES
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def node_name(result: dict[str, Any]) -> str:
+    """``gold.posts`` for a relation (its database left out), else the node's kind and name, e.g.
+    ``test not_null_posts_index`` or ``unit_test posts.test_name``."""
+    relation = result.get("relation_name")
+    if relation:
+        return ".".join(part.strip('"`') for part in str(relation).split(".")[-2:])
+    kind, _, rest = str(result.get("unique_id", "?")).partition(".")
+    name = rest.partition(".")[2] or rest
+    if kind == "test" and re.search(r"\.[0-9a-f]{10}$", name):
+        name = name.rsplit(".", 1)[0]  # a generic test's hash
+    return f"{kind} {name}".strip()
+
+
+def reason_line(message: Any) -> str:
+    """The line of a node's message that says what went wrong: the engine's error if there is one,
+    else the first line that is not dbt's "Runtime Error in model ..." heading."""
+    lines = [line.strip() for line in str(message or "").splitlines() if line.strip()]
+    for line in lines:
+        if _ENGINE_ERROR.match(line):
+            return line
+    for line in lines:
+        if not _DBT_WRAPPER.fullmatch(line):
+            return line
+    return lines[0] if lines else "(no message)"
+
+
+def dbt_failure(args: list[str], code: int, failed: list[tuple[str, str]]) -> str:
+    """One line: `dbt build` failed at gold.posts: IO Error: ... (and N more: ...)."""
+    what = f"`dbt {' '.join(args)}`"
+    if not failed:
+        return f"{what} failed (exit {code}); see its output above"
+    (node, reason), rest = failed[0], failed[1:]
+    more = ""
+    if rest:
+        names = ", ".join(name for name, _ in rest[:3]) + (", ..." if len(rest) > 3 else "")
+        more = f" (and {len(rest)} more: {names})"
+    return printable(f"{what} failed at {node}: {reason}{more}; see its output above")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 BUILDING_COMMANDS = ("build", "run")
@@ -156,6 +314,14 @@ def bronze_versions(settings: Settings) -> dict[str, int]:
             continue
         versions[name] = int(table.version())
     return versions
+
+
+class BuildRecordNotWritten(PinpipeError):
+    """The build record could not be written (``reason``: the database's first line)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def record_build(
@@ -184,9 +350,9 @@ def record_build(
             )
             conn.executemany(f"insert into {BUILDS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     except duckdb.Error as exc:
-        raise PinpipeError(
-            f"dbt ran, but its build record could not be written to {settings.warehouse}: "
-            f"{str(exc).splitlines()[0]}"
+        reason = _first_line(exc)
+        raise BuildRecordNotWritten(
+            f"dbt ran, but its build record could not be written to {settings.warehouse}: {reason}", reason
         ) from None
 
 
@@ -203,18 +369,44 @@ def _lock_holder_message(path: Path, exc: duckdb.Error) -> PinpipeError | None:
     )
 
 
-def ensure_warehouse_writable(warehouse: str | Path) -> None:
-    """Fail in one line, before dbt starts, when another process has the DuckDB file open (a reader
-    too: DuckDB lets one process write only while no other has the file open)."""
+MAX_POLL_SECONDS = 5.0
+"""The longest pause between two looks at a busy warehouse (from POLL_SECONDS, doubling)."""
+
+
+def ensure_warehouse_writable(
+    warehouse: str | Path, *, wait: bool | None = None, notify: Callable[[str], None] | None = None
+) -> None:
+    """Before dbt starts, make sure no other process has the DuckDB file open (a reader too: DuckDB
+    lets one process write only while no other has the file open). If one has, raise LockHeld (the
+    CLI exits 75) naming it; with ``wait`` (default: ``pinpipe --wait``) say once that we wait and
+    for whom, then look again with backoff, without limit, until the file is free (Ctrl-C stops)."""
     path = Path(warehouse).expanduser()
+    wait = waits_by_default() if wait is None else wait
+    delay = POLL_SECONDS
+    told: str | None = None
+    while (holder := _warehouse_holder(path)) is not None:
+        message = f"the warehouse {path} is in use by another process ({holder})"
+        if not wait:
+            raise LockHeld(f"{message}; try again later or run with --wait")
+        if holder != told:
+            (notify or log.warning)(f"waiting: {message}")
+            told = holder
+        time.sleep(delay)
+        delay = min(delay * 2, MAX_POLL_SECONDS)
+
+
+def _warehouse_holder(path: Path) -> str | None:
+    """Who has the DuckDB file open (``python3.11, PID 123``), or None when it can be written."""
     if not path.is_file():
-        return
+        return None
     try:
         duckdb.connect(str(path)).close()
     except duckdb.IOException as exc:
-        raise _lock_holder_message(path, exc) or PinpipeError(
-            f"cannot open the warehouse {path}: {str(exc).splitlines()[0]}"
-        ) from None
+        holder = _LOCK_HOLDER.search(str(exc))
+        if holder is None:
+            raise PinpipeError(f"cannot open the warehouse {path}: {_first_line(exc)}") from None
+        return f"{Path(holder['program']).name}, PID {holder['pid']}"
+    return None
 
 
 def connect_read_only(warehouse: str | Path) -> duckdb.DuckDBPyConnection:

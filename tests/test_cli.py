@@ -215,9 +215,10 @@ FAILURES = [
     Failure(
         "dbt while a notebook has the warehouse open read-only",
         ("dbt", "build"),
-        "pinpipe: error: the warehouse {tmp}/read.duckdb is in use by another process (python{any}, PID "
-        "{HOLDER_PID}): wait until it finishes, then try again",
+        "pinpipe: the warehouse {tmp}/read.duckdb is in use by another process (python{any}, PID "
+        "{HOLDER_PID}); try again later or run with --wait",
         reading_the_warehouse,
+        exit_code=75,
     ),
     Failure(
         "a second main job on one lake",
