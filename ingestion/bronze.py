@@ -48,6 +48,7 @@ which delta-rs makes safe with a put-if-absent of each log entry); the ledger st
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -56,15 +57,18 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import Field as DeltaField
 from deltalake.exceptions import TableNotFoundError
+from deltalake.schema import PrimitiveType
 
 from ingestion.arrow_columns import repeated, repeated_runs
 from ingestion.bronze_bulk import bulk_parse
@@ -74,6 +78,8 @@ from ingestion.landing import ObjectKey, parse_object_key, split_lines, strip_bo
 from ingestion.locks import WriterLock
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
 
+log = logging.getLogger(__name__)
+
 LINEAGE_FIELDS: list[pa.Field] = [
     pa.field("_source", pa.string(), nullable=False),
     pa.field("_topic", pa.string(), nullable=False),
@@ -82,6 +88,17 @@ LINEAGE_FIELDS: list[pa.Field] = [
     pa.field("_landing_object", pa.string(), nullable=False),
     pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ]
+
+IDENTITY_FIELDS: list[pa.Field] = [pa.field("_topic_id", pa.string())]
+"""Lineage added after the first release, at the end of the batch tables (existing tables get it by
+``ensure_tables``): the Kafka topic ID of the incarnation the record was landed from, NULL where the
+landing knew none (docs/data-contract.md, "Delivery identity")."""
+JSON_TYPES_FIELD = pa.field("_json_types", pa.string())
+"""One character per source field (in SOURCE_FIELDS order) naming the JSON type it was delivered as:
+``s`` string, ``i`` integer (a number without fraction or exponent), ``f`` any other number, ``b``
+boolean, ``o`` object, ``a`` array, ``n`` null or absent. Bronze stores every field as text; silver
+reads the type here (docs/data-contract.md, "Accepted JSON types"). NULL on rows loaded before it."""
+JSON_TYPE_CODES: dict[type, str] = {str: "s", int: "i", float: "f", bool: "b", dict: "o", list: "a"}
 
 QUARANTINE = "quarantine"
 LOADERS = ("bulk", "per-line")
@@ -127,7 +144,7 @@ def entity_schema(entity: str) -> pa.Schema:
     """Bronze schema of an entity table: source fields as text, the raw JSON, lineage."""
     fields = [pa.field(name, pa.string()) for name in SOURCE_FIELDS[entity]]
     fields.append(pa.field("_raw_json", pa.string(), nullable=False))
-    return pa.schema(fields + LINEAGE_FIELDS)
+    return pa.schema(fields + LINEAGE_FIELDS + IDENTITY_FIELDS + [JSON_TYPES_FIELD])
 
 
 QUARANTINE_SCHEMA = pa.schema(
@@ -135,6 +152,7 @@ QUARANTINE_SCHEMA = pa.schema(
         *LINEAGE_FIELDS,
         pa.field("reason", pa.string(), nullable=False),
         pa.field("raw_bytes", pa.binary(), nullable=False),
+        *IDENTITY_FIELDS,
     ]
 )
 
@@ -171,7 +189,7 @@ def stream_entity_schema(entity: str) -> pa.Schema:
         pa.field("_quarantine_reason", pa.string()),
         pa.field("_raw_bytes", pa.binary()),
     ]
-    return pa.schema(fields + STREAM_LINEAGE_FIELDS)
+    return pa.schema(fields + STREAM_LINEAGE_FIELDS + [JSON_TYPES_FIELD])
 
 
 LEDGER_SCHEMA = pa.schema(
@@ -200,11 +218,20 @@ class LoadReport:
     stale_temp_files_removed: int = 0
     """Temporary files of killed writers removed from raw/ (older than an hour)."""
     ignored: list[str] = field(default_factory=list)
-    """The first few ignored objects, each with why (so a near-miss name can be found and fixed)."""
+    """The first few ignored objects, each with why."""
+    objects_unrecognised: int = 0
+    """Objects under this uid's topics (or nobody's) whose name is not a landing key: every line of
+    them quarantined as ``unrecognised_object``."""
+    unrecognised: list[str] = field(default_factory=list)
+    """The first few of them (so a near-miss name can be found and fixed)."""
+    conflicts: int = 0
+    """Records at a (topic incarnation, partition, offset) bronze already held with other bytes:
+    quarantined as ``offset_conflict``, and the load's exit status says so."""
     loaded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENTITIES, 0))
     quarantined: int = 0
     duplicates: int = 0
-    """Records whose (topic, partition, offset) bronze already held: not added again."""
+    """Records bronze already held (the same bytes at the same topic incarnation, partition and
+    offset): not added again."""
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -215,10 +242,17 @@ class LoadReport:
     def summary(self) -> str:
         """One line for the CLI."""
         per_entity = ", ".join(f"{e} {n:,}" for e, n in self.loaded.items())
+        unrecognised = (
+            f", {self.objects_unrecognised:,} not named as landing objects (quarantined whole)"
+            if self.objects_unrecognised
+            else ""
+        )
+        conflicts = f" ({self.conflicts:,} conflicting with bronze)" if self.conflicts else ""
         return (
             f"bronze: {self.objects_loaded:,} new objects ({self.objects_skipped:,} already loaded, "
-            f"{self.objects_ignored:,} ignored); loaded {self.records_loaded:,} records ({per_entity}), "
-            f"quarantined {self.quarantined:,}, skipped {self.duplicates:,} already in bronze"
+            f"{self.objects_ignored:,} of other uids ignored{unrecognised}); loaded "
+            f"{self.records_loaded:,} records ({per_entity}), quarantined {self.quarantined:,}"
+            f"{conflicts}, skipped {self.duplicates:,} already in bronze"
         )
 
 
@@ -270,7 +304,14 @@ class _Rows:
             "_offset": pa.array(self.offsets, pa.int64()),
             "_landing_object": repeated_runs([(r[2], r[3]) for r in self.runs], pa.string()),
             "_ingested_at": repeated(now, n, pa.timestamp("us", tz="UTC")),
+            "_topic_id": repeated_runs([(_topic_id_of(r[2]), r[3]) for r in self.runs], pa.string()),
         }
+
+
+def _topic_id_of(landing_object: str) -> str | None:
+    """The incarnation (Kafka topic ID) a landing object's key names; None where it names none."""
+    key = parse_object_key(landing_object)
+    return key.topic_id if key is not None else None
 
 
 @dataclass
@@ -471,8 +512,29 @@ def _dumps(value: Any) -> str:
 
 
 def source_columns(records: list[dict[str, Any]], entity: str) -> dict[str, Any]:
-    """The entity's source fields of every record as Arrow text columns."""
-    return {name: pa.array(render_column(records, name), pa.string()) for name in SOURCE_FIELDS[entity]}
+    """The entity's source fields of every record as Arrow text columns, and ``_json_types``."""
+    columns = {name: pa.array(render_column(records, name), pa.string()) for name in SOURCE_FIELDS[entity]}
+    columns["_json_types"] = pa.array(json_types(records, entity), pa.string())
+    return columns
+
+
+def json_type(value: Any) -> str:
+    """The ``_json_types`` character of one parsed JSON value (see JSON_TYPES_FIELD)."""
+    if value is None:
+        return "n"
+    code = JSON_TYPE_CODES.get(value.__class__)
+    if code is not None:
+        return code
+    if isinstance(value, _Number):
+        return "i" if value.integer else "f"
+    return "s" if isinstance(value, str) else "o" if isinstance(value, dict) else "a"
+
+
+def json_types(records: list[dict[str, Any]], entity: str) -> list[str]:
+    """The ``_json_types`` text of every record (an empty record, a quarantine placeholder, is all
+    ``n``)."""
+    fields = SOURCE_FIELDS[entity]
+    return ["".join([json_type(record.get(name)) for name in fields]) for record in records]
 
 
 def unstorable_records(records: list[dict[str, Any]], entity: str) -> dict[int, str]:
@@ -651,6 +713,33 @@ def _json_type(value: Any) -> str:
     return "number"
 
 
+OFFSET_CONFLICT = "offset_conflict"
+"""The quarantine reason of a record whose delivery identity bronze already held with other bytes."""
+UNRECOGNISED_PARTITION = -1
+"""``_partition`` of the quarantined lines of an object whose name is not a landing key: its
+partition and offsets are unknown, so its lines are identified by object and line number instead."""
+
+
+def _unrecognised_object(obj: LakeObject, data: bytes) -> _Parsed:
+    """Every line of an object under a topic folder of this uid whose name is not a landing key, to
+    quarantine as ``unrecognised_object`` (``_offset`` = the line's number): kept, never loaded on
+    a guess of its partition or offsets. Renamed to the landing pattern, it loads as usual."""
+    parts = obj.key.split("/")
+    topic = _clean(parts[2]) if len(parts) > 3 else ""
+    reason = (
+        f"unrecognised_object: {_clean(obj.key)[:300]} is not a landing object of this pipeline's "
+        "topics (expected raw/topics/<uid>.<pin|geo|user>/[topic_id=<id>/]partition=<p>/"
+        "<topic>+<p>+<first offset:010d>.json|.bin)"
+    )
+    parsed = _Parsed(obj, ObjectKey(topic, UNRECOGNISED_PARTITION, 0, single=False), entity="")
+    lines = split_lines(data)
+    parsed.records = len(lines)
+    parsed.reasons = [reason] * len(lines)
+    parsed.rejected = lines
+    parsed.rejected_offsets = list(range(len(lines)))
+    return parsed
+
+
 class BronzeLoader:
     """Loads new landing objects of one uid's topics into the bronze Delta tables."""
 
@@ -665,6 +754,7 @@ class BronzeLoader:
         self.lake = lake or Lake(settings.lake)
         self.clock = clock or (lambda: datetime.now(UTC))
         """Gives ``_ingested_at`` of a commit (tests replay old loads with a fixed clock)."""
+        self._last_stamp: datetime | None = None
         self.loader = loader or settings.bronze_loader
         """``bulk`` or ``per-line`` (see the module docstring); both load the same rows."""
         if self.loader not in LOADERS:
@@ -692,12 +782,43 @@ class BronzeLoader:
         for name, schema in schemas.items():
             uri = self.table_uri(name)
             try:
-                DeltaTable(uri, storage_options=self.lake.storage_options)
+                table = DeltaTable(uri, storage_options=self.lake.storage_options)
             except TableNotFoundError:
                 DeltaTable.create(uri, schema=schema, storage_options=self.lake.storage_options)
+                continue
+            _add_missing_columns(table, schema)
 
     def _table(self, name: str) -> DeltaTable:
         return DeltaTable(self.table_uri(name), storage_options=self.lake.storage_options)
+
+    def _stamp(self) -> datetime:
+        """The ``_ingested_at`` of the next commit: the clock, or one microsecond after the latest
+        stamp in bronze when the clock is behind it (a step back of NTP, a restored machine, another
+        machine's clock), so that ``_ingested_at`` never goes backwards within a lake and the
+        incremental models, which read the deliveries since their latest ``_ingested_at``, miss none.
+        """
+        if self._last_stamp is None:
+            self._last_stamp = self._latest_stamp()
+        now = self.clock()
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + timedelta(microseconds=1)
+            log.info("bronze: the clock is behind the latest load's; this one is stamped %s", now)
+        self._last_stamp = now
+        return now
+
+    def _latest_stamp(self) -> datetime | None:
+        """An upper bound of the latest ``_ingested_at`` (and ledger ``loaded_at``) in bronze, from the
+        files' statistics (a Delta log read each, no data file opened). Delta keeps timestamp
+        statistics to the millisecond, truncated: the bound is the largest one plus a millisecond."""
+        latest: list[datetime] = []
+        for name in [*ENTITIES, QUARANTINE, LEDGER]:
+            column = "max.loaded_at" if name == LEDGER else "max._ingested_at"
+            actions = pa.table(self._table(name).get_add_actions(flatten=True))
+            if column in actions.column_names and actions.num_rows:
+                value = pc.max(actions[column]).as_py()
+                if value is not None:
+                    latest.append(value if value.tzinfo else value.replace(tzinfo=UTC))
+        return max(latest) + timedelta(milliseconds=1) if latest else None
 
     def loaded_objects(self) -> set[tuple[str, int]]:
         """(key, size) of every object in the ledger."""
@@ -715,17 +836,32 @@ class BronzeLoader:
         todo: list[LakeObject] = []
         for obj in sorted(self.lake.list("raw/topics/"), key=lambda o: o.key):
             report.objects_seen += 1
-            parsed = parse_object_key(obj.key)
-            if parsed is None or self.settings.entity_of_topic(parsed.topic) is None:
+            if self._of_another_uid(obj.key):
                 report.objects_ignored += 1
                 if len(report.ignored) < IGNORED_NAMED:
-                    why = "not a landing object name" if parsed is None else "a topic of another uid"
-                    report.ignored.append(f"{obj.key} ({why})")
+                    report.ignored.append(f"{obj.key} (a topic of another uid)")
             elif (obj.key, obj.size) in done:
                 report.objects_skipped += 1
             else:
                 todo.append(obj)
+                key = parse_object_key(obj.key)
+                if key is None or self.settings.entity_of_topic(key.topic) is None:
+                    report.objects_unrecognised += 1
+                    if len(report.unrecognised) < IGNORED_NAMED:
+                        report.unrecognised.append(obj.key)
         return todo, report
+
+    def _of_another_uid(self, key: str) -> bool:
+        """Whether a key under raw/topics/ lies in the folder of another uid's topic (``<uid>.pin|geo|
+        user``): a lake may hold several pipelines. Anything else is this loader's to account for."""
+        parts = key.split("/")
+        if len(parts) < 4:  # a file directly under raw/topics/: nobody's, so this loader's
+            return False
+        folder = parts[2]
+        if self.settings.entity_of_topic(folder) is not None:
+            return False
+        uid, _, entity = folder.rpartition(".")
+        return bool(uid) and entity in ENTITIES
 
     def load(self, progress: Callable[[int], None] | None = None) -> LoadReport:
         """Load every new object; calls ``progress(objects_done)`` as it goes.
@@ -795,10 +931,10 @@ class BronzeLoader:
     def _parse_object(self, obj: LakeObject) -> _Parsed:
         """Read and parse one landing object (bulk where it can, else line by line)."""
         key = parse_object_key(obj.key)
-        assert key is not None
-        entity = self.settings.entity_of_topic(key.topic)
-        assert entity is not None
         data = self.lake.read_bytes(obj.key)
+        entity = self.settings.entity_of_topic(key.topic) if key is not None else None
+        if key is None or entity is None:
+            return _unrecognised_object(obj, data)
         parsed = _Parsed(obj, key, entity)
         index_field, max_bytes = INDEX_FIELD[entity], self.settings.max_record_bytes
         if self.loader == "bulk" and not key.single:
@@ -824,7 +960,8 @@ class BronzeLoader:
     def _add(self, parsed: _Parsed, batch: _Batch, report: LoadReport) -> None:
         """Add a parsed object to the batch, with its lineage and its ledger row."""
         key, obj = parsed.key, parsed.obj
-        rows, quarantine = batch.rows[parsed.entity], batch.quarantine
+        rows = batch.rows[parsed.entity] if parsed.entity else _Rows()  # none of an unrecognised object
+        quarantine = batch.quarantine
         rows_before, quarantine_before = len(rows.offsets), len(quarantine.offsets)
         rows.records.extend(parsed.values)
         rows.raw.extend(parsed.raw)
@@ -841,6 +978,7 @@ class BronzeLoader:
                 "_topic": repeated(key.topic, n, pa.string()),
                 "_partition": repeated(key.partition, n, pa.int32()),
                 "_landing_object": repeated(obj.key, n, pa.string()),
+                "_topic_id": repeated(key.topic_id, n, pa.string()),
             }
             piece = parsed.bulk
             for name, values in lineage.items():
@@ -861,7 +999,7 @@ class BronzeLoader:
         """
         if not batch.ledger:
             return
-        now = self.clock()
+        now = self._stamp()
         tables: dict[str, pa.Table] = {}
         for entity in ENTITIES:
             parts = [self._bulk_table(entity, batch, now)] if batch.pieces[entity] else []
@@ -888,6 +1026,7 @@ class BronzeLoader:
                 for reason in added["reason"].to_pylist():
                     kind = reason.split(":")[0]
                     report.reasons[kind] = report.reasons.get(kind, 0) + 1
+                    report.conflicts += kind == OFFSET_CONFLICT
             else:
                 report.loaded[name] += added.num_rows
                 _tally(counts, added, "loaded")
@@ -940,28 +1079,155 @@ class BronzeLoader:
         table all land, in some order. One append of a large table is one core's work (Parquet
         encoding and compression) and would leave the others idle.
         """
+        new = self._new_rows(tables, order)
         with ThreadPoolExecutor(max(2, self.workers), thread_name_prefix="bronze-append") as pool:
-            futures = {name: pool.submit(self._new_rows, name, t, order) for name, t in tables.items()}
-            new = {name: future.result() for name, future in futures.items()}
             parts = _parts(new, self.workers, self.part_bytes)
             for future in [pool.submit(self._write, name, part) for name, part in parts]:
                 future.result()
         return new
 
-    def _new_rows(self, name: str, table: pa.Table, order: list[str] | None = None) -> pa.Table:
-        """The rows whose (topic, partition, offset) the table does not hold yet.
+    def _new_rows(self, tables: dict[str, pa.Table], order: list[str] | None) -> dict[str, pa.Table]:
+        """The rows of a batch that are new deliveries, per table; conflicts moved to quarantine.
 
-        ``order``: the batch's landing objects in load order, when the rows are not in that order
-        (the bulk loader puts its typed rows first): of a repeated key, the row of the earliest
-        object is kept, as the per-line loader keeps it.
+        A delivery's identity is its topic incarnation (``_topic``, ``_topic_id``), ``_partition`` and
+        ``_offset`` (for a line of an unrecognised object, its object and line) *and its bytes*. A row
+        whose identity bronze (any of its tables, or an earlier row of this batch) already holds with
+        the same bytes is a repeat, dropped (a retry, a redelivery, overlapping objects). One whose
+        identity is held with other bytes is a conflict (a reset producer, a restored bucket, a second
+        writer under one prefix): it moves to quarantine as ``offset_conflict``, its bytes kept, and is
+        counted; it never replaces nor hides the row held first. ``order``: the batch's landing
+        objects in load order, when the rows are not in that order (the bulk loader puts its typed
+        rows first): of a repeated identity the row of the earliest object is the one held first.
         """
-        table = _drop_repeats(table, order if name != QUARANTINE else None)
-        existing = self._existing_keys(name, table)
-        if existing is not None and existing.num_rows:
-            keys = _row_keys(table["_topic"], table["_partition"], table["_offset"])
-            held = _row_keys(existing["_topic"], existing["_partition"], existing["_offset"])
-            table = table.filter(pc.invert(pc.is_in(keys, value_set=held)))
-        return table
+        tables = {
+            name: _in_load_order(table, order) if name != QUARANTINE else table
+            for name, table in tables.items()
+        }
+        keys = {name: _identity_keys(table) for name, table in tables.items()}
+        total = sum(len(k) for k in keys.values())
+        every_key = pa.chunked_array([k for k in keys.values()], pa.string()) if total else None
+        repeated_in_batch = every_key is not None and pc.count_distinct(every_key).as_py() != total
+        held = self._held(tables)
+        if not repeated_in_batch and (held is None or not len(held)):
+            return tables  # the common case: all new
+        held_keys = _identity_keys(held) if held is not None else pa.array([], pa.string())
+        candidates = {
+            name: pc.is_in(k, value_set=held_keys).to_numpy(zero_copy_only=False).astype(bool)
+            for name, k in keys.items()
+        }
+        if repeated_in_batch:
+            counts = pc.value_counts(every_key)
+            repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+            for name, k in keys.items():
+                candidates[name] |= (
+                    pc.is_in(k, value_set=repeated).to_numpy(zero_copy_only=False).astype(bool)
+                )
+        if not any(c.any() for c in candidates.values()):
+            return tables
+        contents: dict[str, list[bytes]] = {}
+        if held is not None and len(held):
+            wanted = {key for name, k in keys.items() for key in pc.filter(k, candidates[name]).to_pylist()}
+            for key, content in self._held_contents(tables, held, held_keys, wanted):
+                contents.setdefault(key, []).append(content)
+        result: dict[str, pa.Table] = {}
+        conflicts: list[pa.Table] = []
+        # entity tables first (in load order), then the quarantine: a valid record held first wins
+        for name in sorted(tables, key=lambda n: n == QUARANTINE):
+            table, mask = tables[name], candidates[name]
+            keep = np.ones(table.num_rows, bool)
+            conflict_rows: list[int] = []
+            conflict_of: list[str] = []
+            positions = np.flatnonzero(mask).tolist()
+            row_keys = pc.take(keys[name], pa.array(positions, pa.int64())).to_pylist()
+            row_contents = _row_contents(table, name, positions)
+            for position, key, content in zip(positions, row_keys, row_contents, strict=True):
+                seen = contents.setdefault(key, [])
+                if content in seen:
+                    keep[position] = False  # a repeat of a delivery already held
+                    continue
+                if seen:
+                    keep[position] = False
+                    conflict_rows.append(position)
+                    conflict_of.append(key)
+                seen.append(content)
+            result[name] = table.filter(pa.array(keep)) if not keep.all() else table
+            if conflict_rows:
+                conflicts.append(_conflict_rows(table, name, conflict_rows))
+        if conflicts:
+            quarantine = [result[QUARANTINE]] if QUARANTINE in result else []
+            result[QUARANTINE] = pa.concat_tables([*quarantine, *conflicts])
+        return result
+
+    def _held(self, tables: dict[str, pa.Table]) -> pa.Table | None:
+        """Identity columns of the rows bronze holds that may share an identity with the batch's: those
+        of the batch's topics within its offset range, and the lines of its unrecognised objects."""
+        identity = ["_topic", "_topic_id", "_partition", "_offset", "_landing_object"]
+        found: list[pa.Table] = []
+        condition = self._held_condition(tables)
+        if condition is None:
+            return None
+        for name in self._tables_for(tables):
+            dt = self._table(name)
+            if not dt.file_uris():
+                continue
+            found.append(dt.to_pyarrow_dataset().to_table(columns=identity, filter=condition))
+        return pa.concat_tables(found) if found else None
+
+    def _tables_for(self, tables: dict[str, pa.Table]) -> list[str]:
+        """The bronze tables that may hold a delivery of the batch: its topics' entity tables and the
+        quarantine (a record may have been quarantined, or loaded, under the same identity)."""
+        topics: set[str] = set()
+        for table in tables.values():
+            topics.update(pc.unique(table["_topic"]).to_pylist())
+        entities = {self.settings.entity_of_topic(t) for t in topics}
+        return [*sorted(e for e in entities if e), QUARANTINE]
+
+    @staticmethod
+    def _held_condition(tables: dict[str, pa.Table]) -> pc.Expression | None:
+        known = [t.filter(pc.greater_equal(t["_partition"], 0)) for t in tables.values()]
+        known = [t for t in known if t.num_rows]
+        unrecognised = [t.filter(pc.less(t["_partition"], 0))["_landing_object"] for t in tables.values()]
+        objects = pa.chunked_array([c for a in unrecognised for c in a.chunks], pa.string())
+        condition: pc.Expression | None = None
+        if known:
+            offsets = pa.chunked_array([c for t in known for c in t["_offset"].chunks], pa.int64())
+            topics = pa.chunked_array([c for t in known for c in t["_topic"].chunks], pa.string())
+            condition = (
+                (pc.field("_offset") >= pc.min(offsets).as_py())
+                & (pc.field("_offset") <= pc.max(offsets).as_py())
+                & pc.field("_topic").isin(pc.unique(topics))
+            )
+        if len(objects):
+            by_object = pc.field("_landing_object").isin(pc.unique(objects))
+            condition = by_object if condition is None else condition | by_object
+        return condition
+
+    def _held_contents(
+        self, tables: dict[str, pa.Table], held: pa.Table, held_keys: pa.Array, wanted: set[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """(identity, bytes) of the rows bronze holds under the ``wanted`` identities; the bytes are
+        read for those rows only (the offsets that repeat are few)."""
+        hit = pc.is_in(held_keys, value_set=pa.array(sorted(wanted), pa.string()))
+        rows = held.filter(hit)
+        if not rows.num_rows:
+            return
+        condition = pc.field("_landing_object").isin(pc.unique(rows["_landing_object"])) & pc.field(
+            "_offset"
+        ).isin(pc.unique(rows["_offset"]))
+        for name in self._tables_for(tables):
+            dt = self._table(name)
+            if not dt.file_uris():
+                continue
+            content = "raw_bytes" if name == QUARANTINE else "_raw_json"
+            identity = ["_topic", "_topic_id", "_partition", "_offset", "_landing_object"]
+            found = dt.to_pyarrow_dataset().to_table(columns=[*identity, content], filter=condition)
+            for key, value in zip(
+                _identity_keys(found).to_pylist(),
+                _row_contents(found, name, range(found.num_rows)),
+                strict=True,
+            ):
+                if key in wanted:
+                    yield key, value
 
     def _write(self, name: str, table: pa.Table) -> None:
         write_deltalake(
@@ -972,19 +1238,67 @@ class BronzeLoader:
             writer_properties=WRITER_PROPERTIES,
         )
 
-    def _existing_keys(self, name: str, table: pa.Table) -> pa.Table | None:
-        """Lineage keys already in a bronze table within the topics and offset range of the new rows."""
-        dt = self._table(name)
-        if not dt.file_uris():
-            return None
-        lo = pc.min(table["_offset"]).as_py()
-        hi = pc.max(table["_offset"]).as_py()
-        condition = (
-            (pc.field("_offset") >= lo)
-            & (pc.field("_offset") <= hi)
-            & pc.field("_topic").isin(pc.unique(table["_topic"]))
+
+def _identity_keys(table: pa.Table) -> pa.Array:
+    """One string per row naming its delivery: topic, topic ID (``-`` when unknown), partition and
+    offset, and for a line of an unrecognised object (partition -1) the object too."""
+    n = table.num_rows
+    topic_id = table["_topic_id"] if "_topic_id" in table.column_names else pa.nulls(n, pa.string())
+    joined = pc.binary_join_element_wise(
+        table["_topic"],
+        pc.fill_null(topic_id, "-"),
+        pc.cast(table["_partition"], pa.string()),
+        pc.cast(table["_offset"], pa.string()),
+        pc.if_else(pc.less(table["_partition"], 0), table["_landing_object"], ""),
+        "\x1f",
+    )
+    return pc.cast(joined, pa.string()).combine_chunks() if n else pa.array([], pa.string())
+
+
+def _row_contents(table: pa.Table, name: str, positions: Iterable[int]) -> list[bytes]:
+    """The bytes of the rows at ``positions`` as delivered (without a byte order mark)."""
+    column = table["raw_bytes"] if name == QUARANTINE else table["_raw_json"]
+    index = pa.array(list(positions), pa.int64())
+    values = pc.take(column, index).to_pylist() if len(index) else []
+    return [strip_bom(v if isinstance(v, bytes) else v.encode()) for v in values]
+
+
+def _conflict_rows(table: pa.Table, name: str, positions: list[int]) -> pa.Table:
+    """Quarantine rows (``offset_conflict``) for the rows at ``positions`` of a batch table."""
+    rows = table.take(pa.array(positions, pa.int64()))
+    contents = _row_contents(table, name, positions)
+    before = rows["reason"].to_pylist() if name == QUARANTINE else [None] * len(positions)
+    reasons = []
+    for earlier in before:
+        reason = (
+            f"{OFFSET_CONFLICT}: bronze already holds another record at this topic incarnation, partition "
+            "and offset (the one held first stays; compare their _landing_object)"
         )
-        return dt.to_pyarrow_dataset().to_table(columns=["_topic", "_partition", "_offset"], filter=condition)
+        reasons.append(f"{reason} (also {earlier})" if earlier else reason)
+    columns = {f.name: rows[f.name] for f in LINEAGE_FIELDS}
+    columns["reason"] = pa.array(reasons, pa.string())
+    columns["raw_bytes"] = pa.array(contents, pa.binary())
+    columns["_topic_id"] = rows["_topic_id"]
+    return pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA)
+
+
+def _in_load_order(table: pa.Table, order: list[str] | None) -> pa.Table:
+    """The rows in the load order of their landing objects (a stable sort: each object's rows stay in
+    their order), when ``order`` is given and the batch holds a repeated offset."""
+    if order is None or pc.count_distinct(table["_offset"]).as_py() == table.num_rows:
+        return table
+    rank = pc.index_in(table["_landing_object"], value_set=pa.array(order, pa.string()))
+    return table.take(pc.sort_indices(rank))
+
+
+def _add_missing_columns(table: DeltaTable, schema: pa.Schema) -> None:
+    """Add the columns a later release appended to a bronze schema (nullable, at the end) to a table
+    created before it: its older rows read them as NULL."""
+    have = set(table.schema().to_arrow().names)
+    missing = [f for f in schema if f.name not in have]
+    assert all(f.type == pa.string() and f.nullable for f in missing), missing
+    if missing:
+        table.alter.add_columns([DeltaField(f.name, PrimitiveType("string"), nullable=True) for f in missing])
 
 
 def _parts(tables: dict[str, pa.Table], cores: int, smallest: int) -> list[tuple[str, pa.Table]]:
@@ -1003,34 +1317,6 @@ def _tally(counts: dict[str, dict[str, int]], added: pa.Table, bucket: str) -> N
     """Count the rows added per landing object."""
     for item in pc.value_counts(added["_landing_object"]).to_pylist():
         counts[item["values"]][bucket] += item["counts"]
-
-
-def _row_keys(topic: pa.ChunkedArray, partition: pa.ChunkedArray, offset: pa.ChunkedArray) -> pa.Array:
-    """One string key per row: topic, partition and offset."""
-    joined = pc.binary_join_element_wise(
-        topic, pc.cast(partition, pa.string()), pc.cast(offset, pa.string()), "\x1f"
-    )
-    return pc.cast(joined, pa.string())
-
-
-def _drop_repeats(table: pa.Table, order: list[str] | None = None) -> pa.Table:
-    """Keep the first row of each (topic, partition, offset) within one batch (first in ``order`` of
-    the landing objects, when given)."""
-    if pc.count_distinct(table["_offset"]).as_py() == table.num_rows:
-        return table  # no offset twice, so no key twice
-    lineage = ["_topic", "_partition", "_offset"]
-    if table.select(lineage).group_by(lineage).aggregate([]).num_rows == table.num_rows:
-        return table
-    if order is not None:  # a stable sort by load order: each object's rows stay in their order
-        rank = pc.index_in(table["_landing_object"], value_set=pa.array(order, pa.string()))
-        table = table.take(pc.sort_indices(rank))
-    keys = _row_keys(table["_topic"], table["_partition"], table["_offset"])
-    seen: set[str] = set()
-    mask = []
-    for key in keys.to_pylist():
-        mask.append(key not in seen)
-        seen.add(key)
-    return table.filter(pa.array(mask))
 
 
 def compact(settings: Settings, tables: Sequence[str] | None = None) -> dict[str, Any]:

@@ -93,7 +93,7 @@ class BulkObject:
     """What bulk parsing made of one object: the bronze rows it typed, the lines left to check one by one."""
 
     table: pa.Table
-    """The entity's source fields as bronze text, ``_raw_json`` and ``_offset``."""
+    """The entity's source fields as bronze text, ``_raw_json``, ``_offset`` and ``_json_types``."""
     per_line: list[tuple[int, bytes]]
     """(position in the object, raw bytes) of the lines for the per-line path, in order."""
     records: int
@@ -231,18 +231,24 @@ def bulk_parse(entity: str, data: bytes, first_offset: int, max_bytes: int) -> B
         ok[good[~keep_np]] = False
         good = good[keep_np]
     texts: list[pa.Array | pa.ChunkedArray] = []
+    codes: list[pa.Array | pa.ChunkedArray] = []  # each field's JSON type (Arrow held only its wire type)
     for field in _WIRE_SCHEMAS[entity]:
         values = columns[field.name]
         if pa.types.is_integer(field.type):
             texts.append(pc.cast(values, pa.string()))
+            code = "i"
         elif pa.types.is_floating(field.type):
             texts.append(_float_text(values))
+            code = "f"
         else:
             texts.append(values)
+            code = "s"
+        codes.append(pc.if_else(pc.is_valid(values), code, "n"))
+    json_types = pc.binary_join_element_wise(*codes, "")
     raw = (lines if len(good) == count else lines.take(pa.array(good))).view(pa.string())
     offsets = pa.array(good + first_offset, pa.int64())
-    names = [*SOURCE_FIELDS[entity], "_raw_json", "_offset"]
-    table = pa.Table.from_arrays([*texts, raw, offsets], names=names)
+    names = [*SOURCE_FIELDS[entity], "_raw_json", "_offset", "_json_types"]
+    table = pa.Table.from_arrays([*texts, raw, offsets, json_types], names=names)
     per_line = _raw_lines(data, starts, ends, np.flatnonzero(~ok))
     return BulkObject(table, per_line, count)
 
@@ -275,5 +281,5 @@ def _raw_lines(
 
 def _empty(entity: str) -> pa.Table:
     arrays = [pa.array([], pa.string()) for _ in SOURCE_FIELDS[entity]]
-    arrays += [pa.array([], pa.string()), pa.array([], pa.int64())]
-    return pa.Table.from_arrays(arrays, names=[*SOURCE_FIELDS[entity], "_raw_json", "_offset"])
+    arrays += [pa.array([], pa.string()), pa.array([], pa.int64()), pa.array([], pa.string())]
+    return pa.Table.from_arrays(arrays, names=[*SOURCE_FIELDS[entity], "_raw_json", "_offset", "_json_types"])

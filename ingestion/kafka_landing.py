@@ -38,6 +38,7 @@ from typing import Any
 
 from ingestion.errors import PinpipeError
 from ingestion.kafka_clients import START_HINT, LandingConsumer, TopicPartition, open_landing_consumer
+from ingestion.kafka_topics import topic_ids
 from ingestion.lake import Lake
 from ingestion.landing import LandedObject, LandingWriter, object_key
 from ingestion.settings import ENTITIES, Settings
@@ -105,18 +106,21 @@ class _Writer(LandingWriter):
         buffer = self._buffers.pop(slot)
         topic, partition = slot
         first, parts, records, size = buffer.first_offset, buffer.parts, buffer.records, buffer.size
+        topic_id = self.topic_id(topic)  # the incarnation at the cut, not when the thread lands it
 
         def land() -> None:
-            self._land_lines(topic, partition, first, b"".join(parts))
+            self._land_lines(topic, partition, first, b"".join(parts), topic_id)
 
-        key = object_key(topic, partition, first)
+        key = object_key(topic, partition, first, topic_id=topic_id)
         return self._hand_over(_Job(LandedObject(key, topic, partition, first, records, size), land))
 
-    def _land_single(self, topic: str, partition: int, offset: int, value: bytes) -> LandedObject:
+    def _land_single(
+        self, topic: str, partition: int, offset: int, value: bytes, topic_id: str | None = None
+    ) -> LandedObject:
         def land() -> LandedObject:
-            return LandingWriter._land_single(self, topic, partition, offset, value)
+            return LandingWriter._land_single(self, topic, partition, offset, value, topic_id)
 
-        key = object_key(topic, partition, offset, single=True)
+        key = object_key(topic, partition, offset, single=True, topic_id=topic_id)
         return self._hand_over(_Job(LandedObject(key, topic, partition, offset, 1, len(value)), land))
 
     def _hand_over(self, job: _Job) -> LandedObject:
@@ -252,6 +256,7 @@ class KafkaLanding:
         self._next: dict[TopicPartition, int] = {}  # offset after the last record handed to the writer
         self._committed: dict[TopicPartition, int] = {}
         self._abandoning = False  # failing: land and commit nothing more, leave quickly
+        self._topic_ids_stale = True  # read the topics' IDs before landing (again after a rebalance)
         self.report = LandingReport()
         self.consumer: LandingConsumer | None = None
 
@@ -292,6 +297,8 @@ class KafkaLanding:
             last_positions: dict[TopicPartition, int | None] = {}
             while not stop.is_set():
                 runs = consumer.poll()
+                if self._topic_ids_stale:
+                    self._read_topic_ids()
                 for topic, partition, first, values in runs:
                     self._add_run(topic, partition, first, values)
                 self.writer.flush_due()
@@ -344,6 +351,16 @@ class KafkaLanding:
             self.writer.close()  # after a failure: the objects handed over land, uncommitted
             self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _read_topic_ids(self) -> None:
+        """Land the records of each topic under its current incarnation (Kafka topic ID): a topic
+        deleted and created again gets a new ID, so its offsets, which start again at 0, get keys of
+        their own instead of colliding with the old incarnation's objects."""
+        for topic, topic_id in topic_ids(self.settings, self.topics, self.timeout).items():
+            if topic_id != self.writer.topic_id(topic):
+                log.info("kafka landing: %s has topic ID %s", topic, topic_id)
+                self.writer.set_topic_id(topic, topic_id)
+        self._topic_ids_stale = False
 
     def _landed_note(self) -> str:
         return f"{self.report.records:,} records read, {self.report.objects:,} objects landed and committed"
@@ -413,6 +430,7 @@ class KafkaLanding:
     def assigned(self, partitions: set[TopicPartition]) -> None:
         """New partitions: their committed offsets are read by the client; start afresh."""
         log.info("kafka landing: assigned %d partitions: %s", len(partitions), _describe(partitions))
+        self._topic_ids_stale = True  # read in the polling thread, before the next records are added
         for tp in partitions:
             self._next.pop(tp, None)
             self._committed.pop(tp, None)

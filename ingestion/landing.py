@@ -3,6 +3,7 @@
 Layout (docs/architecture.md; what the Confluent S3 sink wrote in the original)::
 
     raw/topics/<topic>/partition=<p>/<topic>+<p>+<first offset:010d>.json
+    raw/topics/<topic>/topic_id=<id>/partition=<p>/<topic>+<p>+<first offset:010d>.json
 
 one record value per line, in offset order, the offsets of an object contiguous. The key is derived
 from the first offset, so landing the same offsets again finds the same key instead of adding a copy.
@@ -26,6 +27,13 @@ A value that cannot be framed as one line (it holds a newline byte) is landed al
 ``<topic>+<p>+<offset:010d>.bin`` with its bytes untouched; the bronze loader reads it as one record.
 Kinesis data lands alike under ``raw/streams/<stream>/<shard>/``.
 
+**Incarnations**: a Kafka topic deleted and created again under the same name starts again at offset
+0. The Kafka landing therefore writes under ``topic_id=<id>/`` (Kafka's topic ID, a UUID every topic
+has since Kafka 2.8): each incarnation of a topic has keys of its own, and bronze keeps the ID as
+lineage (``_topic_id``), part of a delivery's identity. Writers that know no topic ID (the lake sink,
+a Confluent S3 sink, objects landed before pinpipe recorded IDs) write the first layout; their
+incarnation is "unknown", one of its own (docs/data-contract.md, "Delivery identity").
+
 Objects hold the values as they arrived. A UTF-8 byte order mark at the start of a value (and so at the
 start of an object, written by a tool that adds one) is not part of the record: readers drop it with
 :func:`strip_bom`.
@@ -45,9 +53,10 @@ import orjson
 from ingestion.lake import Lake, ObjectConflict
 
 _KEY_RE = re.compile(
-    r"^raw/topics/(?P<topic>[^/]+)/partition=(?P<partition>\d+)/"
+    r"^raw/topics/(?P<topic>[^/]+)/(?:topic_id=(?P<topic_id>[A-Za-z0-9_-]+)/)?partition=(?P<partition>\d+)/"
     r"(?P=topic)\+(?P=partition)\+(?P<offset>\d{10,})\.(?P<ext>json|bin)$"
 )
+_TOPIC_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -71,12 +80,23 @@ class ObjectKey:
     first_offset: int
     single: bool
     """True for a ``.bin`` object: one raw record that could not be framed as a line."""
+    topic_id: str | None = None
+    """The Kafka topic ID of the incarnation landed (``topic_id=<id>/``); None where unknown."""
 
 
-def object_key(topic: str, partition: int, first_offset: int, *, single: bool = False) -> str:
-    """The landing key of an object starting at ``first_offset``."""
+def object_key(
+    topic: str, partition: int, first_offset: int, *, single: bool = False, topic_id: str | None = None
+) -> str:
+    """The landing key of an object starting at ``first_offset`` (of a topic incarnation, if known)."""
     ext = "bin" if single else "json"
-    return f"raw/topics/{topic}/partition={partition}/{topic}+{partition}+{first_offset:010d}.{ext}"
+    incarnation = ""
+    if topic_id is not None:
+        if not _TOPIC_ID.fullmatch(topic_id):
+            raise ValueError(f"topic ID {topic_id!r}: expected letters, digits, '-' and '_' only")
+        incarnation = f"topic_id={topic_id}/"
+    return (
+        f"raw/topics/{topic}/{incarnation}partition={partition}/{topic}+{partition}+{first_offset:010d}.{ext}"
+    )
 
 
 def parse_object_key(key: str) -> ObjectKey | None:
@@ -89,6 +109,7 @@ def parse_object_key(key: str) -> ObjectKey | None:
         partition=int(match["partition"]),
         first_offset=int(match["offset"]),
         single=match["ext"] == "bin",
+        topic_id=match["topic_id"],
     )
 
 
@@ -149,6 +170,23 @@ class LandingWriter:
         self.flush_seconds = flush_seconds
         self._clock = clock
         self._buffers: dict[tuple[str, int], _Buffer] = {}
+        self._topic_ids: dict[str, str] = {}
+
+    def set_topic_id(self, topic: str, topic_id: str | None) -> list[LandedObject]:
+        """The incarnation (Kafka topic ID) the records of ``topic`` added from now on belong to; the
+        open objects of an earlier incarnation are landed first (returned)."""
+        if self._topic_ids.get(topic) == topic_id:
+            return []
+        landed = [self._flush(slot) for slot in list(self._buffers) if slot[0] == topic]
+        if topic_id is None:
+            self._topic_ids.pop(topic, None)
+        else:
+            self._topic_ids[topic] = topic_id
+        return landed
+
+    def topic_id(self, topic: str) -> str | None:
+        """The incarnation (Kafka topic ID) of ``topic`` the records added now belong to, if known."""
+        return self._topic_ids.get(topic)
 
     def add(self, topic: str, partition: int, offset: int, value: bytes) -> list[LandedObject]:
         """Add one record value at its offset; returns the objects this call landed."""
@@ -161,7 +199,7 @@ class LandingWriter:
         if b"\n" in value:
             if buffer is not None:
                 landed.append(self._flush(slot))
-            landed.append(self._land_single(topic, partition, offset, value))
+            landed.append(self._land_single(topic, partition, offset, value, self.topic_id(topic)))
             return landed
         if buffer is None:
             buffer = _Buffer(first_offset=offset, next_offset=offset, opened_at=self._clock())
@@ -243,18 +281,21 @@ class LandingWriter:
     def _flush(self, slot: tuple[str, int]) -> LandedObject:
         buffer = self._buffers.pop(slot)
         topic, partition = slot
-        key = object_key(topic, partition, buffer.first_offset)
-        self._land_lines(topic, partition, buffer.first_offset, b"".join(buffer.parts))
+        topic_id = self.topic_id(topic)
+        key = object_key(topic, partition, buffer.first_offset, topic_id=topic_id)
+        self._land_lines(topic, partition, buffer.first_offset, b"".join(buffer.parts), topic_id)
         return LandedObject(key, topic, partition, buffer.first_offset, buffer.records, buffer.size)
 
-    def _land_lines(self, topic: str, partition: int, first_offset: int, data: bytes) -> None:
+    def _land_lines(
+        self, topic: str, partition: int, first_offset: int, data: bytes, topic_id: str | None
+    ) -> None:
         """Land records (``data``: a newline after each) as one write-once object; a retry lands only
         what is not landed yet."""
-        if self.lake.create_bytes(object_key(topic, partition, first_offset), data):
+        if self.lake.create_bytes(object_key(topic, partition, first_offset, topic_id=topic_id), data):
             return
         lines = split_lines(data)
         while lines:
-            key = object_key(topic, partition, first_offset)
+            key = object_key(topic, partition, first_offset, topic_id=topic_id)
             if self.lake.create_bytes(key, b"\n".join([*lines, b""])):  # one copy, a newline after each
                 return
             landed = split_lines(self.lake.read_bytes(key))
@@ -264,8 +305,10 @@ class LandingWriter:
             first_offset += len(landed)
             lines = lines[len(landed) :]
 
-    def _land_single(self, topic: str, partition: int, offset: int, value: bytes) -> LandedObject:
-        key = object_key(topic, partition, offset, single=True)
+    def _land_single(
+        self, topic: str, partition: int, offset: int, value: bytes, topic_id: str | None = None
+    ) -> LandedObject:
+        key = object_key(topic, partition, offset, single=True, topic_id=topic_id)
         if not self.lake.create_bytes(key, value) and self.lake.read_bytes(key) != value:
             raise _conflict(self.lake, key)
         return LandedObject(key, topic, partition, offset, 1, len(value))
@@ -279,12 +322,13 @@ def _conflict(lake: Lake, key: str) -> ObjectConflict:
     )
 
 
-def next_offsets(lake: Lake, topic: str) -> dict[int, int]:
-    """The offset after the last landed record of each partition of a topic (for log-style writers)."""
+def next_offsets(lake: Lake, topic: str, topic_id: str | None = None) -> dict[int, int]:
+    """The offset after the last landed record of each partition of a topic incarnation (for
+    log-style writers, which know no topic ID: by default the objects without one)."""
     last: dict[int, tuple[int, str, bool]] = {}
     for obj in lake.list(f"raw/topics/{topic}/"):
         parsed = parse_object_key(obj.key)
-        if parsed is None or parsed.topic != topic:
+        if parsed is None or parsed.topic != topic or parsed.topic_id != topic_id:
             continue
         current = last.get(parsed.partition)
         if current is None or parsed.first_offset > current[0]:

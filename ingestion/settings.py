@@ -143,6 +143,13 @@ class Settings(BaseSettings):
     gateway_body_timeout: float = Field(
         default=30.0, gt=0, le=3600, description="Gateway: most seconds between two parts of a body (408)."
     )
+    gateway_idle_timeout: int = Field(
+        default=15,
+        ge=1,
+        le=3600,
+        description="Gateway: whole seconds a connection may wait without a request, or take to send "
+        "a request's headers, before it is closed.",
+    )
     gateway_rate_limit: float = Field(
         default=0.0, ge=0, description="Gateway: requests/s per client address (0: no limit)."
     )

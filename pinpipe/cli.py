@@ -214,6 +214,20 @@ def emulate(
 
 # --- bronze ----------------------------------------------------------------------------------------
 
+DATA_CONFLICT = 65
+"""Exit code (EX_DATAERR) of a load that found records in conflict with bronze: everything else loaded
+and the conflicting records are in the quarantine, but someone must look (docs/operations.md)."""
+
+
+def exit_on_conflicts(conflicts: int) -> None:
+    """End with DATA_CONFLICT when a load quarantined records as offset_conflict."""
+    if conflicts:
+        info(
+            f"pinpipe: {conflicts:,} records conflict with records bronze already held (quarantined as "
+            "offset_conflict): see docs/operations.md, 'Offset conflicts'"
+        )
+        sys.exit(DATA_CONFLICT)
+
 
 @cli.group()
 def bronze() -> None:
@@ -226,9 +240,10 @@ def bronze() -> None:
 def bronze_load(obj: Context, then_compact: bool) -> None:
     """Load new raw landing objects into bronze; prints what was loaded, quarantined and skipped."""
     settings = obj.settings()
-    pipeline.load_bronze(settings, reporter=TERMINAL)
+    report = pipeline.load_bronze(settings, reporter=TERMINAL)
     if then_compact:
         pipeline.compact_bronze(settings, reporter=TERMINAL)
+    exit_on_conflicts(report.conflicts)
 
 
 @bronze.command("compact")
@@ -246,7 +261,10 @@ def bronze_compact(obj: Context) -> None:
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def dbt(obj: Context, target: str | None, dbt_args: tuple[str, ...]) -> None:
-    """Run dbt on the project with the settings' lake and warehouse, e.g. `pinpipe dbt build`."""
+    """Run dbt on the project with the settings' lake and warehouse, e.g. `pinpipe dbt build`.
+
+    Exits 75 while another process has the warehouse open (a reader too), or waits for it with
+    --wait; a failure names the dbt node that failed."""
     run_dbt(obj.settings(dbt_target=target), list(dbt_args) or ["build"])
 
 
@@ -527,22 +545,39 @@ def sql(
 @cli.command()
 @click.option("--host", help="Address to bind (default 127.0.0.1; 0.0.0.0 serves every interface).")
 @click.option("--port", type=int, help="Port (default 8000).")
+@click.option(
+    "--idle-timeout",
+    type=int,
+    help="Seconds a connection may wait without a request, or take to send a request's headers, "
+    "before it is closed (default 15).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve an address other than loopback without an API key (refused otherwise).",
+)
 @click.pass_obj
-def gateway(obj: Context, host: str | None, port: int | None) -> None:
+def gateway(
+    obj: Context, host: str | None, port: int | None, idle_timeout: int | None, insecure: bool
+) -> None:
     """Serve the original's API Gateway endpoints (Kafka REST v2, Kinesis proxy) until Ctrl-C.
 
-    The API key, if any, comes from the environment: PINPIPE_GATEWAY_API_KEY.
+    The API key, if any, comes from the environment: PINPIPE_GATEWAY_API_KEY. Without one, only a
+    loopback address (127.0.0.0/8, ::1, localhost) is served, unless --insecure.
     """
     try:  # the gateway extra
         import uvicorn
 
-        from ingestion.gateway.app import create_app
+        from ingestion.gateway.app import check_bind, create_app, server_options
     except ImportError:
         raise PinpipeError(
             "the gateway needs the gateway extra (fastapi, uvicorn, swagger-ui-bundle)"
         ) from None
-    settings = obj.settings(gateway_host=host, gateway_port=port)
+    settings = obj.settings(gateway_host=host, gateway_port=port, gateway_idle_timeout=idle_timeout)
     api_key = os.environ.get("PINPIPE_GATEWAY_API_KEY") or None
+    warning = check_bind(settings.gateway_host, api_key=api_key, insecure=insecure)  # before binding
+    if warning:
+        info(warning)
     access = logging.getLogger("pinpipe.gateway.access")
     access.setLevel(logging.INFO)
     handler = logging.StreamHandler()
@@ -558,8 +593,7 @@ def gateway(obj: Context, host: str | None, port: int | None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         create_app(settings, api_key=api_key),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
+        **server_options(settings),
         access_log=False,
         log_level="warning",
     )
@@ -612,7 +646,9 @@ def run(
         quiet_dbt=quiet_dbt,
         force=force,
     )
-    click.echo(pipeline.run_main_job(obj.settings(), job, reporter=TERMINAL))
+    outcome = pipeline.run_main_job(obj.settings(), job, reporter=TERMINAL)
+    click.echo(outcome.text)
+    exit_on_conflicts(outcome.conflicts)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

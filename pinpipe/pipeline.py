@@ -218,6 +218,17 @@ def _load_bronze(settings: Settings, *, reporter: Reporter) -> LoadReport:
         reporter.warning(f"  ignored: {ignored}")
     if report.objects_ignored > len(report.ignored):
         reporter.warning(f"  ... and {report.objects_ignored - len(report.ignored):,} more ignored objects")
+    for key in report.unrecognised:
+        reporter.warning(f"  not a landing object name, its lines quarantined: {key}")
+    if report.objects_unrecognised > len(report.unrecognised):
+        more = report.objects_unrecognised - len(report.unrecognised)
+        reporter.warning(f"  ... and {more:,} more objects not named as landing objects")
+    if report.conflicts:
+        reporter.warning(
+            f"  {report.conflicts:,} records arrived at a topic incarnation, partition and offset bronze "
+            "already held with other bytes (a re-created topic without its ID, a reset producer, a "
+            "second writer?): they are in bronze.quarantine as offset_conflict"
+        )
     return report
 
 
@@ -287,7 +298,16 @@ class MainJob:
     """Regenerate a source DB of another generation (see build_source_db)."""
 
 
-def run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter = LOG) -> str:
+@dataclass
+class MainJobOutcome:
+    """What the main job printed last (the gold report and the page's path), and the records the bronze
+    load found in conflict with bronze (quarantined; the command's exit status says so)."""
+
+    text: str
+    conflicts: int = 0
+
+
+def run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter = LOG) -> MainJobOutcome:
     """Source DB → emulator → raw landing (directly or through Kafka) → bronze → dbt → the HTML
     report ``<data folder>/report.html``; returns the gold report and that page's path.
 
@@ -298,7 +318,7 @@ def run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter = LOG) 
         return _run_main_job(settings, job, reporter=reporter)
 
 
-def _run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter) -> str:
+def _run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter) -> MainJobOutcome:
     started = time.monotonic()
     build_source_db(settings, job.rows, job.db_seed, force=job.force, reporter=reporter)
     post_once(
@@ -313,13 +333,13 @@ def _run_main_job(settings: Settings, job: MainJob, *, reporter: Reporter) -> st
     )
     if job.via == "kafka":
         land_from_kafka(settings, drain=True, reporter=reporter)
-    load_bronze(settings, reporter=reporter)
+    loaded = load_bronze(settings, reporter=reporter)
     build_warehouse(settings, quiet=job.quiet_dbt, reporter=reporter)
     report = gold_report(settings)
     page = write_report_page(settings)
     elapsed = time.monotonic() - started
     reporter.info(f"run: done in {elapsed:.1f}s; lake {settings.lake}; warehouse {settings.warehouse}")
-    return f"{report}\nreport with charts and the run's health: {page}"
+    return MainJobOutcome(f"{report}\nreport with charts and the run's health: {page}", loaded.conflicts)
 
 
 def write_report_page(settings: Settings) -> Path:

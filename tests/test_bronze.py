@@ -124,16 +124,17 @@ def test_unframeable_value_and_unknown_fields_are_kept(settings: Settings) -> No
     assert rows[0]["_landing_object"].endswith("+0000000000.bin")
 
 
-def test_objects_of_other_topics_are_left_alone(settings: Settings) -> None:
+def test_objects_of_other_uids_are_left_alone_and_stray_files_are_quarantined(settings: Settings) -> None:
     lake = Lake(settings.lake)
     lake.write_bytes(object_key("ffffffffffff.pin", 0, 0), b'{"index": 1}\n')
-    lake.write_bytes("raw/topics/notes.txt", b"hello")
+    lake.write_bytes("raw/topics/notes.txt", b"hello\nworld\n")
     report = BronzeLoader(settings).load()
-    assert (report.objects_ignored, report.records_loaded) == (2, 0)
-    assert sorted(report.ignored) == [
-        f"{object_key('ffffffffffff.pin', 0, 0)} (a topic of another uid)",
-        "raw/topics/notes.txt (not a landing object name)",
-    ]
+    assert (report.objects_ignored, report.objects_unrecognised, report.records_loaded) == (1, 1, 0)
+    assert report.ignored == [f"{object_key('ffffffffffff.pin', 0, 0)} (a topic of another uid)"]
+    assert report.unrecognised == ["raw/topics/notes.txt"]
+    rows = read_table(settings, "quarantine").to_pylist()
+    assert sorted(r["raw_bytes"] for r in rows) == [b"hello", b"world"]
+    assert {r["reason"].split(":")[0] for r in rows} == {"unrecognised_object"}
 
 
 def test_compaction_keeps_every_row(settings: Settings) -> None:

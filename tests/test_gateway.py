@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -32,7 +33,8 @@ from emulator.generate import generate_source_db
 from emulator.sinks.http import HttpSink
 from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader, read_table, stream_table
-from ingestion.gateway.app import KAFKA_JSON_V2, create_app
+from ingestion.errors import PinpipeError
+from ingestion.gateway.app import KAFKA_JSON_V2, check_bind, create_app, is_loopback, server_options
 from ingestion.kafka_landing import KafkaLanding
 from ingestion.kafka_topics import ensure_topics
 from ingestion.kinesis import ensure_streams, kinesis_client
@@ -48,9 +50,11 @@ _uids = itertools.count()
 
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """Run the app in a real uvicorn on 127.0.0.1 (a thread of this process); yield its URL."""
+    """Run the app in a real uvicorn on 127.0.0.1 (a thread of this process), with the options
+    `pinpipe gateway` serves it with (its settings' idle timeout); yield its URL."""
     port = free_ports(1)[0]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    options = {**server_options(app.state.settings), "host": "127.0.0.1", "port": port}
+    server = uvicorn.Server(uvicorn.Config(app, **options, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -435,3 +439,213 @@ def test_a_slow_client_is_answered_408(tmp_path: Path) -> None:
                 answer += more
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b'"error_code": 408' in answer and 0.5 < waited < 8
+
+
+# --- idle connections and slow requests are cut; the bind rule --------------------------------------------
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """True once the server closed the (non-blocking) connection: end of stream or reset. What the
+    server sent before (an answer) is read and dropped."""
+    try:
+        while sock.recv(65536):
+            pass
+    except BlockingIOError:
+        return False  # open, nothing to read
+    except OSError:  # reset by the server
+        return True
+    return True
+
+
+def _wait_closed(socks: dict[str, socket.socket], trickle: str | None = None, bound: float = 60.0) -> None:
+    """Wait (at most ``bound`` seconds, a generous bound, not the timing under test) until the server
+    has closed every connection; ``trickle``'s keeps sending a header byte every 0.2 s meanwhile."""
+    for sock in socks.values():
+        sock.setblocking(False)
+    still_open = dict(socks)
+    deadline = time.monotonic() + bound
+    while still_open:
+        for name, sock in list(still_open.items()):
+            if _closed_by_server(sock):
+                del still_open[name]
+        assert time.monotonic() < deadline, f"still open after {bound:g} s: {sorted(still_open)}"
+        if trickle in still_open:
+            try:
+                still_open[trickle].send(b"a")
+            except BlockingIOError:
+                pass
+            except OSError:  # the server closed it: the next round sees it
+                pass
+        time.sleep(0.2)
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One whole HTTP answer (headers and a Content-Length body) from a blocking socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = sock.recv(65536)
+        assert more, f"closed before a whole answer: {data[:200]!r}"
+        data += more
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        more = sock.recv(65536)
+        assert more, f"closed before a whole answer: {data[:200]!r}"
+        body += more
+    return head + b"\r\n\r\n" + body
+
+
+def test_idle_connections_and_slow_request_heads_are_closed(tmp_path: Path) -> None:
+    """Connections that send nothing, one that sent half a request head, one that sends its headers a
+    byte at a time and a keep-alive one after its answer: all closed by the server after
+    gateway_idle_timeout; the gateway goes on serving."""
+    settings = Settings(data_dir=tmp_path / "data", uid="idle", gateway_idle_timeout=1)
+    with serve(create_app(settings)) as url:
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        socks = {f"silent-{i}": socket.create_connection(address, timeout=30) for i in range(10)}
+        try:
+            socks["half"] = socket.create_connection(address, timeout=30)
+            socks["half"].sendall(b"POST /topics/idle.pin HTTP/1.1\r\nHost: x\r\nContent-Le")
+            socks["trickle"] = socket.create_connection(address, timeout=30)
+            socks["trickle"].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            socks["keep-alive"] = socket.create_connection(address, timeout=30)
+            socks["keep-alive"].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _answer(socks["keep-alive"]).startswith(b"HTTP/1.1 200"), "a request on time is served"
+            _wait_closed(socks, trickle="trickle")
+        finally:
+            for sock in socks.values():
+                sock.close()
+        assert httpx.get(f"{url}/health", timeout=30).json()["uid"] == "idle"
+
+
+def test_a_body_in_slow_parts_is_not_cut_by_the_idle_timeout(tmp_path: Path) -> None:
+    """The idle timeout stops once a request's headers are in: a body sent in parts over more than
+    gateway_idle_timeout (each part within gateway_body_timeout) is answered; then the idle
+    keep-alive connection is closed."""
+    settings = Settings(data_dir=tmp_path / "data", uid="parts", gateway_idle_timeout=1)
+    body = b'{"records": [not json] }'
+    parts = [body[i : i + 4] for i in range(0, len(body), 4)]
+    with serve(create_app(settings)) as url:
+        sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=30)
+        with sock:
+            sock.sendall(
+                b"POST /topics/parts.pin HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/vnd.kafka.json.v2+json\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+            )
+            for part in parts:  # 6 parts, 0.5 s apart: over the 1 s idle timeout in all
+                time.sleep(0.5)
+                sock.sendall(part)
+            answer = _answer(sock)
+            assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+            assert b'"error_code":400' in answer.replace(b" ", b"")
+            _wait_closed({"keep-alive": sock})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LocalHost"])
+def test_loopback_addresses_need_no_api_key(host: str) -> None:
+    assert is_loopback(host)
+    assert check_bind(host, api_key=None, insecure=False) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.168.1.5", "10.0.0.1", "gateway.example.com"])
+def test_other_addresses_need_an_api_key_or_insecure(host: str) -> None:
+    assert not is_loopback(host)
+    assert check_bind(host, api_key="k", insecure=False) is None
+    with pytest.raises(PinpipeError) as refused:
+        check_bind(host, api_key=None, insecure=False)
+    reason = str(refused.value)
+    assert "\n" not in reason and "PINPIPE_GATEWAY_API_KEY" in reason and "--insecure" in reason, reason
+    warning = check_bind(host, api_key=None, insecure=True)
+    assert warning and "\n" not in warning and "no API key" in warning, warning
+
+
+# `pinpipe gateway` in a process of its own, with uvicorn.run replaced by a stub that prints the address
+# it was asked to bind: a test never listens on an address other than loopback, whatever the code does
+_STUB_SERVE = """
+import sys
+import uvicorn
+from pinpipe.cli import main
+
+def run(app, **options):
+    print("would serve on", repr(options.get("host")))
+
+uvicorn.run = run
+main(sys.argv[1:])
+"""
+
+
+def _gateway_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_GATEWAY_")}
+    command = [sys.executable, "-c", _STUB_SERVE, "--data-dir", str(tmp_path / "data"), "gateway", *args]
+    return subprocess.run(command, env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--host", "0.0.0.0"], {}),
+        (["--host", "::"], {}),
+        ([], {"PINPIPE_GATEWAY_HOST": "0.0.0.0"}),  # the setting, not only the option
+        (["--host", "0.0.0.0"], {"PINPIPE_GATEWAY_API_KEY": ""}),  # an empty key is no key
+    ],
+)
+def test_pinpipe_gateway_refuses_an_open_address_without_an_api_key(
+    tmp_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    done = _gateway_cli(tmp_path, *args, "--port", str(free_ports(1)[0]), **env)
+    assert done.returncode != 0 and "would serve" not in done.stdout, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("pinpipe: error: refusing to serve the gateway on "), lines
+    assert "without an API key" in lines[0] and "PINPIPE_GATEWAY_API_KEY" in lines[0], lines
+    assert "--insecure" in lines[0], lines
+
+
+def test_pinpipe_gateway_serves_an_open_address_with_a_key_or_insecure(tmp_path: Path) -> None:
+    port = str(free_ports(1)[0])
+    keyed = _gateway_cli(tmp_path, "--host", "0.0.0.0", "--port", port, PINPIPE_GATEWAY_API_KEY="k")
+    assert keyed.returncode == 0 and keyed.stdout.strip() == "would serve on '0.0.0.0'", keyed
+    assert "warning" not in keyed.stderr, keyed.stderr
+    insecure = _gateway_cli(tmp_path, "--host", "0.0.0.0", "--port", port, "--insecure")
+    assert insecure.returncode == 0 and insecure.stdout.strip() == "would serve on '0.0.0.0'", insecure
+    warnings = [line for line in insecure.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "--insecure" in warnings[0] and "no API key" in warnings[0], insecure.stderr
+
+
+def test_pinpipe_gateway_insecure_on_loopback_with_its_idle_timeout(tmp_path: Path) -> None:
+    """The real command on 127.0.0.1 with --insecure and --idle-timeout 1: it serves, without a warning
+    (loopback needs no key), and closes a connection that sends nothing."""
+    import os
+    import signal
+    import sys
+
+    port = free_ports(1)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_GATEWAY_")}
+    command = [sys.executable, "-m", "pinpipe", "--data-dir", str(tmp_path / "data"), "--uid", "cli"]
+    command += ["gateway", "--host", "127.0.0.1", "--port", str(port), "--insecure", "--idle-timeout", "1"]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.2)
+        assert health.json()["uid"] == "cli"
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as silent:
+            _wait_closed({"silent": silent})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "warning" not in stderr and "API key not required" in stderr, stderr

@@ -20,6 +20,7 @@ Kinesis unreachable.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import time
@@ -39,8 +40,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 from swagger_ui_bundle import swagger_ui_path
 
+from ingestion.errors import PinpipeError
 from ingestion.gateway.backends import KafkaBackend, KinesisBackend, NotFound, Unavailable
-from ingestion.gateway.limits import BodySizeLimit, BodyTimeout, RateLimiter
+from ingestion.gateway.limits import BodySizeLimit, BodyTimeout, RateLimiter, idle_cutting_protocol
 from ingestion.settings import ENTITIES, Settings
 
 access_log = logging.getLogger("pinpipe.gateway.access")
@@ -247,6 +249,47 @@ def _json_text(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and the loopback addresses (127.0.0.0/8, ::1); False for anything else,
+    host names and the wildcard addresses ("", 0.0.0.0, ::) included."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, *, api_key: str | None, insecure: bool) -> str | None:
+    """The bind rule: a gateway without an API key serves loopback only. Raises PinpipeError (one
+    line: why, and how out) for another address without a key unless ``insecure``; returns the
+    warning line to print when ``insecure`` lets it through, else None."""
+    if api_key or is_loopback(host):
+        return None
+    if not insecure:
+        raise PinpipeError(
+            f"refusing to serve the gateway on {host or '(all interfaces)'} without an API key (anyone "
+            "who reaches it could write to Kafka and Kinesis): set PINPIPE_GATEWAY_API_KEY, or pass "
+            "--insecure to serve it open"
+        )
+    return (
+        f"warning: --insecure: the gateway on {host or '(all interfaces)'} has no API key; anyone who "
+        "reaches it can write to Kafka and Kinesis"
+    )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the gateway, ``uvicorn.run(app, **server_options(settings))``: the bind
+    address, and connections cut after ``gateway_idle_timeout`` seconds without a request (uvicorn's
+    ``timeout_keep_alive``) or with a request's headers still incomplete (the protocol class)."""
+    return {
+        "host": settings.gateway_host,
+        "port": settings.gateway_port,
+        "http": idle_cutting_protocol(),
+        "timeout_keep_alive": settings.gateway_idle_timeout,
+    }
+
+
 def create_app(
     settings: Settings,
     *,
@@ -274,6 +317,7 @@ def create_app(
         docs_url=None,  # served below, with local assets
         redoc_url=None,  # ReDoc loads from a CDN, and swagger-ui-bundle does not ship it
     )
+    app.state.settings = settings  # server_options(app.state.settings): how to serve this app
     app.add_middleware(BodySizeLimit, max_bytes=settings.gateway_max_body_bytes)
     app.add_middleware(BodyTimeout, seconds=settings.gateway_body_timeout)
     limiter = RateLimiter(settings.gateway_rate_limit)

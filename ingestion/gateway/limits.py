@@ -1,9 +1,10 @@
-"""The gateway's limits: a request body size limit and a body read time limit (ASGI middleware), and a
-per-client rate limit."""
+"""The gateway's limits: a request body size limit and a body read time limit (ASGI middleware), a
+per-client rate limit, and a deadline for a connection's next request head (uvicorn protocol)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
@@ -129,3 +130,61 @@ class RateLimiter:
                 return 0.0
             self._buckets[client] = (tokens, now)
             return (1 - tokens) / self.rate
+
+
+@functools.cache
+def idle_cutting_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol class (``http="auto"``: httptools, else h11) that also closes a
+    connection whose next request head (request line and headers) is not complete within
+    ``timeout_keep_alive`` seconds of the connection opening or of the previous response ending.
+
+    uvicorn's own ``timeout_keep_alive`` is set to the same value, but uvicorn arms it only after a
+    response and cancels it on any byte received: a connection that never sends a request, or sends
+    its headers a byte at a time, is never cut (uvicorn 0.54 has no knob for either), hence this timer.
+    It stops once the headers are in; the body then has ``gateway_body_timeout`` per part (408).
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base: Any = AutoHTTPProtocol  # Any: its attributes (cycle, transport, loop, config) are not declared
+
+    class IdleCuttingProtocol(base):
+        _head_deadline: asyncio.TimerHandle | None = None
+
+        def _waiting_for_request(self) -> bool:
+            return self.cycle is None or bool(self.cycle.response_complete)
+
+        def _arm(self) -> None:
+            self._disarm()
+            if not self.transport.is_closing():
+                self._head_deadline = self.loop.call_later(self.config.timeout_keep_alive, self._cut)
+
+        def _disarm(self) -> None:
+            if self._head_deadline is not None:
+                self._head_deadline.cancel()
+                self._head_deadline = None
+
+        def _cut(self) -> None:
+            self._head_deadline = None
+            if self._waiting_for_request() and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # the headers are in (a request runs), or the connection became a WebSocket: stop the clock
+            if not self._waiting_for_request() or self.transport.get_protocol() is not self:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._waiting_for_request():  # no pipelined request started: wait for the next one
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return IdleCuttingProtocol
