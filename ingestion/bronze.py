@@ -74,7 +74,7 @@ from ingestion.arrow_columns import repeated, repeated_runs
 from ingestion.bronze_bulk import bulk_parse
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, LakeObject
-from ingestion.landing import ObjectKey, parse_object_key, split_lines, strip_bom
+from ingestion.landing import UTF8_BOM, ObjectKey, parse_object_key, split_lines, strip_bom
 from ingestion.locks import WriterLock
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
 
@@ -731,7 +731,9 @@ def _unrecognised_object(obj: LakeObject, data: bytes) -> _Parsed:
         "topics (expected raw/topics/<uid>.<pin|geo|user>/[topic_id=<id>/]partition=<p>/"
         "<topic>+<p>+<first offset:010d>.json|.bin)"
     )
-    parsed = _Parsed(obj, ObjectKey(topic, UNRECOGNISED_PARTITION, 0, single=False), entity="")
+    # a name that is not UTF-8 (a local file name's undecodable bytes) is kept as its escapes
+    named = LakeObject(_clean(obj.key), obj.size)
+    parsed = _Parsed(named, ObjectKey(topic, UNRECOGNISED_PARTITION, 0, single=False), entity="")
     lines = split_lines(data)
     parsed.records = len(lines)
     parsed.reasons = [reason] * len(lines)
@@ -813,11 +815,17 @@ class BronzeLoader:
         latest: list[datetime] = []
         for name in [*ENTITIES, QUARANTINE, LEDGER]:
             column = "max.loaded_at" if name == LEDGER else "max._ingested_at"
-            actions = pa.table(self._table(name).get_add_actions(flatten=True))
-            if column in actions.column_names and actions.num_rows:
+            table = self._table(name)
+            actions = pa.table(table.get_add_actions(flatten=True))
+            if not actions.num_rows:
+                continue
+            if column in actions.column_names and not actions[column].null_count:
                 value = pc.max(actions[column]).as_py()
-                if value is not None:
-                    latest.append(value if value.tzinfo else value.replace(tzinfo=UTC))
+            else:  # a file without statistics: read the column
+                field = column.removeprefix("max.")
+                value = pc.max(table.to_pyarrow_dataset().to_table(columns=[field])[field]).as_py()
+            if value is not None:
+                latest.append(value if value.tzinfo else value.replace(tzinfo=UTC))
         return max(latest) + timedelta(milliseconds=1) if latest else None
 
     def loaded_objects(self) -> set[tuple[str, int]]:
@@ -839,8 +847,8 @@ class BronzeLoader:
             if self._of_another_uid(obj.key):
                 report.objects_ignored += 1
                 if len(report.ignored) < IGNORED_NAMED:
-                    report.ignored.append(f"{obj.key} (a topic of another uid)")
-            elif (obj.key, obj.size) in done:
+                    report.ignored.append(f"{_clean(obj.key)} (a topic of another uid)")
+            elif (_clean(obj.key), obj.size) in done:
                 report.objects_skipped += 1
             else:
                 todo.append(obj)
@@ -848,7 +856,7 @@ class BronzeLoader:
                 if key is None or self.settings.entity_of_topic(key.topic) is None:
                     report.objects_unrecognised += 1
                     if len(report.unrecognised) < IGNORED_NAMED:
-                        report.unrecognised.append(obj.key)
+                        report.unrecognised.append(_clean(obj.key))
         return todo, report
 
     def _of_another_uid(self, key: str) -> bool:
@@ -1017,7 +1025,7 @@ class BronzeLoader:
             tables[QUARANTINE] = pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA)
         # Every table is built: from here on nothing depends on the content of a record.
         counts = {row["landing_object"]: dict.fromkeys(("loaded", "quarantined"), 0) for row in batch.ledger}
-        order = [row["landing_object"] for row in batch.ledger] if self.loader == "bulk" else None
+        order = [row["landing_object"] for row in batch.ledger]
         appended = self._append_all(tables, order)
         for name, added in appended.items():
             if name == QUARANTINE:
@@ -1070,7 +1078,7 @@ class BronzeLoader:
         columns.update(rows.lineage(now))
         return pa.Table.from_pydict(columns, schema=entity_schema(entity))
 
-    def _append_all(self, tables: dict[str, pa.Table], order: list[str] | None) -> dict[str, pa.Table]:
+    def _append_all(self, tables: dict[str, pa.Table], order: list[str]) -> dict[str, pa.Table]:
         """Append each table's new rows (``_new_rows``); return them.
 
         The appends run side by side, one thread per core: each table is cut into parts (``_parts``),
@@ -1086,92 +1094,111 @@ class BronzeLoader:
                 future.result()
         return new
 
-    def _new_rows(self, tables: dict[str, pa.Table], order: list[str] | None) -> dict[str, pa.Table]:
+    def _new_rows(self, tables: dict[str, pa.Table], order: list[str]) -> dict[str, pa.Table]:
         """The rows of a batch that are new deliveries, per table; conflicts moved to quarantine.
 
         A delivery's identity is its topic incarnation (``_topic``, ``_topic_id``), ``_partition`` and
-        ``_offset`` (for a line of an unrecognised object, its object and line) *and its bytes*. A row
-        whose identity bronze (any of its tables, or an earlier row of this batch) already holds with
-        the same bytes is a repeat, dropped (a retry, a redelivery, overlapping objects). One whose
-        identity is held with other bytes is a conflict (a reset producer, a restored bucket, a second
-        writer under one prefix): it moves to quarantine as ``offset_conflict``, its bytes kept, and is
-        counted; it never replaces nor hides the row held first. ``order``: the batch's landing
-        objects in load order, when the rows are not in that order (the bulk loader puts its typed
-        rows first): of a repeated identity the row of the earliest object is the one held first.
+        ``_offset`` (for a line of an unrecognised object, its object and line) *and its bytes*.
+
+        * A row whose bytes bronze (any table) or an earlier row of the batch already holds under its
+          identity is a repeat, dropped (a retry, a redelivery, overlapping objects).
+        * Otherwise, when a record *holds* the identity (one of bronze's rows that is not itself an
+          ``offset_conflict``, or an earlier row of the batch: earlier by the load order of the
+          landing objects, ``order``, whichever table it is in), the row is a conflict (a reset
+          producer, a restored bucket, a second writer under one prefix): it moves to quarantine as
+          ``offset_conflict``, its bytes kept, and is counted. It never replaces the holder.
+        * Otherwise it is new. A conflict row never holds an identity: after a commit whose
+          quarantine part landed and whose entity part failed (an I/O error), the next load still
+          loads the record that came first.
+
+        The outcome does not depend on where batches are cut. The common case (nothing repeated,
+        nothing held) costs one group-by of the identity columns and one pruned read of bronze.
         """
-        tables = {
-            name: _in_load_order(table, order) if name != QUARANTINE else table
-            for name, table in tables.items()
-        }
-        keys = {name: _identity_keys(table) for name, table in tables.items()}
-        total = sum(len(k) for k in keys.values())
-        every_key = pa.chunked_array([k for k in keys.values()], pa.string()) if total else None
-        repeated_in_batch = every_key is not None and pc.count_distinct(every_key).as_py() != total
-        held = self._held(tables)
-        if not repeated_in_batch and (held is None or not len(held)):
+        names = list(tables)
+        narrow = pa.concat_tables([_narrow(tables[name], i) for i, name in enumerate(names)])
+        identity = ["_topic", "_tid", "_partition", "_offset", "_object"]
+        groups = narrow.group_by(identity).aggregate([([], "count_all")])
+        repeated_in_batch = groups.num_rows != narrow.num_rows
+        held = self._held(tables, narrow)
+        if not repeated_in_batch and not held.num_rows:
             return tables  # the common case: all new
-        held_keys = _identity_keys(held) if held is not None else pa.array([], pa.string())
-        candidates = {
-            name: pc.is_in(k, value_set=held_keys).to_numpy(zero_copy_only=False).astype(bool)
-            for name, k in keys.items()
-        }
+        keys = _identity_keys(narrow)
+        held_keys = _identity_keys(held)
+        wanted = [held_keys]
         if repeated_in_batch:
-            counts = pc.value_counts(every_key)
-            repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-            for name, k in keys.items():
-                candidates[name] |= (
-                    pc.is_in(k, value_set=repeated).to_numpy(zero_copy_only=False).astype(bool)
-                )
-        if not any(c.any() for c in candidates.values()):
+            twice = groups.filter(pc.greater(groups["count_all"], 1))
+            wanted.append(_identity_keys(twice))
+        wanted_keys = pc.unique(pa.chunked_array(wanted, pa.string()).combine_chunks())
+        chosen = pc.is_in(keys, value_set=wanted_keys)
+        candidates = narrow.append_column("_key", keys).filter(chosen)
+        if not candidates.num_rows:
             return tables
-        contents: dict[str, list[bytes]] = {}
-        if held is not None and len(held):
-            wanted = {key for name, k in keys.items() for key in pc.filter(k, candidates[name]).to_pylist()}
-            for key, content in self._held_contents(tables, held, held_keys, wanted):
-                contents.setdefault(key, []).append(content)
+        contents: list[pa.Array] = []
+        parts: list[pa.Table] = []
+        for i, name in enumerate(names):
+            mine = candidates.filter(pc.equal(candidates["_table"], i))
+            if mine.num_rows:
+                contents.append(_contents(tables[name].take(mine["_row"]), name))
+                parts.append(mine)
+        batch = pa.concat_tables(parts)
+        batch = batch.append_column("_content", pa.chunked_array(contents, pa.binary()))
+        # the load order of the rows' objects (every row comes from an object of the batch)
+        rank = pc.index_in(batch["_landing_object"], value_set=pa.array(order, pa.string()))
+        batch = batch.append_column("_rank", rank)
+        batch = batch.append_column("_id", pa.array(np.arange(batch.num_rows), pa.int64()))
+        verdict = _classify(batch, self._held_contents(tables, held.filter(pc.is_in(held_keys, wanted_keys))))
+        drop = {i: np.zeros(tables[name].num_rows, bool) for i, name in enumerate(names)}
+        conflict: dict[int, list[int]] = {i: [] for i in range(len(names))}
+        for table_index, row, outcome in zip(
+            batch["_table"].to_numpy(), batch["_row"].to_numpy(), verdict, strict=True
+        ):
+            if outcome != _NEW:
+                drop[int(table_index)][int(row)] = True
+            if outcome == _CONFLICT:
+                conflict[int(table_index)].append(int(row))
         result: dict[str, pa.Table] = {}
         conflicts: list[pa.Table] = []
-        # entity tables first (in load order), then the quarantine: a valid record held first wins
-        for name in sorted(tables, key=lambda n: n == QUARANTINE):
-            table, mask = tables[name], candidates[name]
-            keep = np.ones(table.num_rows, bool)
-            conflict_rows: list[int] = []
-            conflict_of: list[str] = []
-            positions = np.flatnonzero(mask).tolist()
-            row_keys = pc.take(keys[name], pa.array(positions, pa.int64())).to_pylist()
-            row_contents = _row_contents(table, name, positions)
-            for position, key, content in zip(positions, row_keys, row_contents, strict=True):
-                seen = contents.setdefault(key, [])
-                if content in seen:
-                    keep[position] = False  # a repeat of a delivery already held
-                    continue
-                if seen:
-                    keep[position] = False
-                    conflict_rows.append(position)
-                    conflict_of.append(key)
-                seen.append(content)
-            result[name] = table.filter(pa.array(keep)) if not keep.all() else table
-            if conflict_rows:
-                conflicts.append(_conflict_rows(table, name, conflict_rows))
+        for i, name in enumerate(names):
+            table = tables[name]
+            result[name] = table.filter(pa.array(~drop[i])) if drop[i].any() else table
+            if conflict[i]:
+                conflicts.append(_conflict_rows(table, name, sorted(conflict[i])))
         if conflicts:
             quarantine = [result[QUARANTINE]] if QUARANTINE in result else []
             result[QUARANTINE] = pa.concat_tables([*quarantine, *conflicts])
         return result
 
-    def _held(self, tables: dict[str, pa.Table]) -> pa.Table | None:
-        """Identity columns of the rows bronze holds that may share an identity with the batch's: those
-        of the batch's topics within its offset range, and the lines of its unrecognised objects."""
-        identity = ["_topic", "_topic_id", "_partition", "_offset", "_landing_object"]
-        found: list[pa.Table] = []
-        condition = self._held_condition(tables)
-        if condition is None:
-            return None
-        for name in self._tables_for(tables):
-            dt = self._table(name)
-            if not dt.file_uris():
-                continue
-            found.append(dt.to_pyarrow_dataset().to_table(columns=identity, filter=condition))
-        return pa.concat_tables(found) if found else None
+    def _held(self, tables: dict[str, pa.Table], narrow: pa.Table) -> pa.Table:
+        """Identity columns (as :func:`_narrow` gives them) of the rows bronze holds that may share an
+        identity with the batch's: per topic and partition of the batch, those within its offset
+        range there; and the lines of its unrecognised objects."""
+        terms: list[pc.Expression] = []
+        known = narrow.filter(pc.greater_equal(narrow["_partition"], 0))
+        if known.num_rows:
+            ranges = known.group_by(["_topic", "_partition"]).aggregate(
+                [("_offset", "min"), ("_offset", "max")]
+            )
+            for row in ranges.to_pylist():
+                terms.append(
+                    (pc.field("_topic") == row["_topic"])
+                    & (pc.field("_partition") == row["_partition"])
+                    & (pc.field("_offset") >= row["_offset_min"])
+                    & (pc.field("_offset") <= row["_offset_max"])
+                )
+        objects = pc.unique(narrow.filter(pc.less(narrow["_partition"], 0))["_landing_object"])
+        if len(objects):
+            terms.append(pc.field("_landing_object").isin(objects))
+        found = [_no_identities()]
+        if terms:
+            condition = terms[0]
+            for term in terms[1:]:
+                condition = condition | term
+            for name in self._tables_for(tables):
+                dt = self._table(name)
+                if dt.file_uris():
+                    rows = dt.to_pyarrow_dataset().to_table(columns=list(_IDENTITY), filter=condition)
+                    found.append(_narrow(rows, -1))
+        return pa.concat_tables(found)
 
     def _tables_for(self, tables: dict[str, pa.Table]) -> list[str]:
         """The bronze tables that may hold a delivery of the batch: its topics' entity tables and the
@@ -1182,52 +1209,43 @@ class BronzeLoader:
         entities = {self.settings.entity_of_topic(t) for t in topics}
         return [*sorted(e for e in entities if e), QUARANTINE]
 
-    @staticmethod
-    def _held_condition(tables: dict[str, pa.Table]) -> pc.Expression | None:
-        known = [t.filter(pc.greater_equal(t["_partition"], 0)) for t in tables.values()]
-        known = [t for t in known if t.num_rows]
-        unrecognised = [t.filter(pc.less(t["_partition"], 0))["_landing_object"] for t in tables.values()]
-        objects = pa.chunked_array([c for a in unrecognised for c in a.chunks], pa.string())
-        condition: pc.Expression | None = None
-        if known:
-            offsets = pa.chunked_array([c for t in known for c in t["_offset"].chunks], pa.int64())
-            topics = pa.chunked_array([c for t in known for c in t["_topic"].chunks], pa.string())
-            condition = (
-                (pc.field("_offset") >= pc.min(offsets).as_py())
-                & (pc.field("_offset") <= pc.max(offsets).as_py())
-                & pc.field("_topic").isin(pc.unique(topics))
+    def _held_contents(self, tables: dict[str, pa.Table], held: pa.Table) -> pa.Table:
+        """Key, bytes and whether it is an ``offset_conflict`` row, of the rows bronze holds under the
+        identities of ``held`` (the bytes are read for those rows only)."""
+        found = [
+            pa.table(
+                {
+                    "_key": pa.array([], pa.string()),
+                    "_content": pa.array([], pa.binary()),
+                    "_conflict": pa.array([], pa.bool_()),
+                }
             )
-        if len(objects):
-            by_object = pc.field("_landing_object").isin(pc.unique(objects))
-            condition = by_object if condition is None else condition | by_object
-        return condition
-
-    def _held_contents(
-        self, tables: dict[str, pa.Table], held: pa.Table, held_keys: pa.Array, wanted: set[str]
-    ) -> Iterator[tuple[str, bytes]]:
-        """(identity, bytes) of the rows bronze holds under the ``wanted`` identities; the bytes are
-        read for those rows only (the offsets that repeat are few)."""
-        hit = pc.is_in(held_keys, value_set=pa.array(sorted(wanted), pa.string()))
-        rows = held.filter(hit)
-        if not rows.num_rows:
-            return
-        condition = pc.field("_landing_object").isin(pc.unique(rows["_landing_object"])) & pc.field(
+        ]
+        if not held.num_rows:
+            return found[0]
+        wanted = _identity_keys(held)
+        condition = pc.field("_landing_object").isin(pc.unique(held["_landing_object"])) & pc.field(
             "_offset"
-        ).isin(pc.unique(rows["_offset"]))
+        ).isin(pc.unique(held["_offset"]))
         for name in self._tables_for(tables):
             dt = self._table(name)
             if not dt.file_uris():
                 continue
             content = "raw_bytes" if name == QUARANTINE else "_raw_json"
-            identity = ["_topic", "_topic_id", "_partition", "_offset", "_landing_object"]
-            found = dt.to_pyarrow_dataset().to_table(columns=[*identity, content], filter=condition)
-            for key, value in zip(
-                _identity_keys(found).to_pylist(),
-                _row_contents(found, name, range(found.num_rows)),
-                strict=True,
-            ):
-                if key in wanted:
-                    yield key, value
+            extra = [content, "reason"] if name == QUARANTINE else [content]
+            rows = dt.to_pyarrow_dataset().to_table(columns=[*_IDENTITY, *extra], filter=condition)
+            keys = _identity_keys(_narrow(rows, -1))
+            mask = pc.is_in(keys, value_set=wanted)
+            rows, keys = rows.filter(mask), keys.filter(mask)
+            is_conflict = (
+                pc.starts_with(rows["reason"], f"{OFFSET_CONFLICT}:")
+                if name == QUARANTINE
+                else pa.repeat(pa.scalar(False), rows.num_rows)
+            )
+            found.append(
+                pa.table({"_key": keys, "_content": _contents(rows, name), "_conflict": is_conflict})
+            )
+        return pa.concat_tables(found)
 
     def _write(self, name: str, table: pa.Table) -> None:
         write_deltalake(
@@ -1239,56 +1257,130 @@ class BronzeLoader:
         )
 
 
-def _identity_keys(table: pa.Table) -> pa.Array:
-    """One string per row naming its delivery: topic, topic ID (``-`` when unknown), partition and
-    offset, and for a line of an unrecognised object (partition -1) the object too."""
+_IDENTITY = ("_topic", "_topic_id", "_partition", "_offset", "_landing_object")
+_UNKNOWN_TOPIC_ID = "\x00"
+"""Stands for a NULL ``_topic_id`` in identity keys (no topic ID holds it)."""
+_NEW, _REPEAT, _CONFLICT = 0, 1, 2
+
+
+def _narrow(table: pa.Table, table_index: int) -> pa.Table:
+    """The identity columns of a table's rows: ``_topic``, ``_tid`` (the topic ID, or a mark for
+    none), ``_partition``, ``_offset``, ``_object`` (the landing object for a line of an
+    unrecognised object, else empty), ``_landing_object``, and the table and row they come from."""
     n = table.num_rows
     topic_id = table["_topic_id"] if "_topic_id" in table.column_names else pa.nulls(n, pa.string())
+    unrecognised = pc.less(table["_partition"], 0)
+    return pa.table(
+        {
+            "_topic": table["_topic"],
+            "_tid": pc.fill_null(topic_id, _UNKNOWN_TOPIC_ID),
+            "_partition": table["_partition"],
+            "_offset": table["_offset"],
+            "_object": pc.if_else(unrecognised, table["_landing_object"], ""),
+            "_landing_object": table["_landing_object"],
+            "_table": pa.repeat(pa.scalar(table_index, pa.int32()), n),
+            "_row": pa.array(np.arange(n), pa.int64()),
+        }
+    )
+
+
+def _no_identities() -> pa.Table:
+    """A :func:`_narrow` table of no rows."""
+    fields = [
+        pa.field("_topic", pa.string()),
+        pa.field("_topic_id", pa.string()),
+        pa.field("_partition", pa.int32()),
+    ]
+    fields += [pa.field("_offset", pa.int64()), pa.field("_landing_object", pa.string())]
+    return _narrow(pa.schema(fields).empty_table(), -1)
+
+
+def _identity_keys(narrow: pa.Table) -> pa.Array:
+    """One string per row of a :func:`_narrow` table naming its delivery identity."""
+    if not narrow.num_rows:
+        return pa.array([], pa.string())
     joined = pc.binary_join_element_wise(
-        table["_topic"],
-        pc.fill_null(topic_id, "-"),
-        pc.cast(table["_partition"], pa.string()),
-        pc.cast(table["_offset"], pa.string()),
-        pc.if_else(pc.less(table["_partition"], 0), table["_landing_object"], ""),
+        narrow["_topic"],
+        narrow["_tid"],
+        pc.cast(narrow["_partition"], pa.string()),
+        pc.cast(narrow["_offset"], pa.string()),
+        narrow["_object"],
         "\x1f",
     )
-    return pc.cast(joined, pa.string()).combine_chunks() if n else pa.array([], pa.string())
+    return pc.cast(joined, pa.string()).combine_chunks()
 
 
-def _row_contents(table: pa.Table, name: str, positions: Iterable[int]) -> list[bytes]:
-    """The bytes of the rows at ``positions`` as delivered (without a byte order mark)."""
-    column = table["raw_bytes"] if name == QUARANTINE else table["_raw_json"]
-    index = pa.array(list(positions), pa.int64())
-    values = pc.take(column, index).to_pylist() if len(index) else []
-    return [strip_bom(v if isinstance(v, bytes) else v.encode()) for v in values]
+def _contents(table: pa.Table, name: str) -> pa.Array:
+    """The bytes of a table's rows as delivered (without a byte order mark), as one binary array."""
+    if name != QUARANTINE:
+        return pc.cast(table["_raw_json"], pa.binary()).combine_chunks()
+    raw = table["raw_bytes"].combine_chunks()
+    if not len(raw):
+        return raw
+    marked = pc.starts_with(raw, pattern=UTF8_BOM.decode())  # U+FEFF: its UTF-8 bytes, byte-wise
+    if not pc.any(marked).as_py():
+        return raw
+    stripped = pa.array([strip_bom(v) for v in raw.filter(marked).to_pylist()], pa.binary())
+    return pc.replace_with_mask(raw, marked, stripped)
+
+
+def _classify(batch: pa.Table, held: pa.Table) -> list[int]:
+    """_NEW, _REPEAT or _CONFLICT for each row of ``batch`` (columns ``_key``, ``_content``,
+    ``_rank``, ``_row``, ``_id``), given the rows bronze holds under those keys (``_key``,
+    ``_content``, ``_conflict``); see BronzeLoader._new_rows."""
+    n = batch.num_rows
+    outcome = np.full(n, _NEW, np.int8)
+    holder = np.zeros(n, bool)
+    if held.num_rows:
+        pairs = batch.select(["_id", "_key", "_content"]).join(
+            held.rename_columns(["_key", "_held_content", "_conflict"]), keys="_key", join_type="inner"
+        )
+        same = pc.equal(pairs["_content"], pairs["_held_content"])
+        repeats = pc.unique(pairs["_id"].filter(same)).to_numpy(zero_copy_only=False)
+        outcome[repeats] = _REPEAT
+        holding = pc.unique(pairs["_id"].filter(pc.invert(pairs["_conflict"]))).to_numpy(zero_copy_only=False)
+        holder[holding] = True
+    # within the batch, in load order: the first row of each (identity, bytes) represents it, the
+    # others repeat it; the first representative of an identity holds it, the later ones conflict
+    left = batch.filter(pa.array(outcome == _NEW)).select(["_id", "_key", "_content", "_rank", "_row"])
+    if not left.num_rows:
+        return outcome.tolist()
+    order = pc.sort_indices(left, [("_key", "ascending"), ("_rank", "ascending"), ("_row", "ascending")])
+    left = left.take(order)
+    ids = left["_id"].to_numpy()
+    keys = left["_key"].to_pylist()
+    contents = left["_content"].to_pylist()
+    current: str | None = None
+    seen: set[bytes] = set()
+    for i, key, content in zip(ids, keys, contents, strict=True):
+        if key != current:
+            current, seen = key, set()
+            first = True
+        else:
+            first = False
+        if content in seen:
+            outcome[i] = _REPEAT
+            continue
+        seen.add(content)
+        if not first or holder[i]:
+            outcome[i] = _CONFLICT
+    return outcome.tolist()
 
 
 def _conflict_rows(table: pa.Table, name: str, positions: list[int]) -> pa.Table:
     """Quarantine rows (``offset_conflict``) for the rows at ``positions`` of a batch table."""
     rows = table.take(pa.array(positions, pa.int64()))
-    contents = _row_contents(table, name, positions)
     before = rows["reason"].to_pylist() if name == QUARANTINE else [None] * len(positions)
-    reasons = []
-    for earlier in before:
-        reason = (
-            f"{OFFSET_CONFLICT}: bronze already holds another record at this topic incarnation, partition "
-            "and offset (the one held first stays; compare their _landing_object)"
-        )
-        reasons.append(f"{reason} (also {earlier})" if earlier else reason)
+    reason = (
+        f"{OFFSET_CONFLICT}: bronze already holds another record at this topic incarnation, partition "
+        "and offset (the one held first stays; compare their _landing_object)"
+    )
+    reasons = [f"{reason} (also {earlier})" if earlier else reason for earlier in before]
     columns = {f.name: rows[f.name] for f in LINEAGE_FIELDS}
     columns["reason"] = pa.array(reasons, pa.string())
-    columns["raw_bytes"] = pa.array(contents, pa.binary())
+    columns["raw_bytes"] = _contents(rows, name)
     columns["_topic_id"] = rows["_topic_id"]
     return pa.Table.from_pydict(columns, schema=QUARANTINE_SCHEMA)
-
-
-def _in_load_order(table: pa.Table, order: list[str] | None) -> pa.Table:
-    """The rows in the load order of their landing objects (a stable sort: each object's rows stay in
-    their order), when ``order`` is given and the batch holds a repeated offset."""
-    if order is None or pc.count_distinct(table["_offset"]).as_py() == table.num_rows:
-        return table
-    rank = pc.index_in(table["_landing_object"], value_set=pa.array(order, pa.string()))
-    return table.take(pc.sort_indices(rank))
 
 
 def _add_missing_columns(table: DeltaTable, schema: pa.Schema) -> None:
@@ -1298,7 +1390,14 @@ def _add_missing_columns(table: DeltaTable, schema: pa.Schema) -> None:
     missing = [f for f in schema if f.name not in have]
     assert all(f.type == pa.string() and f.nullable for f in missing), missing
     if missing:
-        table.alter.add_columns([DeltaField(f.name, PrimitiveType("string"), nullable=True) for f in missing])
+        try:
+            table.alter.add_columns(
+                [DeltaField(f.name, PrimitiveType("string"), nullable=True) for f in missing]
+            )
+        except Exception:  # another process added them first (a concurrent commit): fine if they are there
+            table.update_incremental()
+            if {f.name for f in missing} - set(table.schema().to_arrow().names):
+                raise
 
 
 def _parts(tables: dict[str, pa.Table], cores: int, smallest: int) -> list[tuple[str, pa.Table]]:

@@ -215,3 +215,100 @@ def test_a_topic_created_again_lands_and_loads_beside_the_old_one(
         (2, "second incarnation"),
     ]
     assert len({r["_topic_id"] for r in rows}) == 2
+
+
+def test_tables_of_an_earlier_release_gain_the_new_columns(settings: Settings) -> None:
+    """A lake whose bronze tables predate ``_topic_id`` and ``_json_types`` loads as before: the
+    columns are added (NULL on the older rows) and repeats are still recognised."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from ingestion.bronze import ENTITIES, JSON_TYPES_FIELD, QUARANTINE, QUARANTINE_SCHEMA, entity_schema
+
+    old = {
+        e: pa.schema([f for f in entity_schema(e) if f.name not in ("_topic_id", "_json_types")])
+        for e in ENTITIES
+    }
+    old[QUARANTINE] = pa.schema([f for f in QUARANTINE_SCHEMA if f.name != "_topic_id"])
+    lake = Lake(settings.lake)
+    for name, schema in old.items():
+        DeltaTable.create(lake.uri(f"bronze/{name}"), schema=schema)
+    line = pins(1, 1, "old")[0]
+    row = {name: None for name in old["pin"].names} | {
+        "index": "1",
+        "title": "old",
+        "_raw_json": line,
+        "_source": "kafka",
+        "_topic": TOPIC,
+        "_partition": 0,
+        "_offset": 0,
+        "_landing_object": landing_key(0, 0),
+        "_ingested_at": pa.scalar(0, pa.timestamp("us", tz="UTC")).as_py(),
+    }
+    write_deltalake(lake.uri("bronze/pin"), pa.Table.from_pylist([row], schema=old["pin"]), mode="append")
+    write(settings, landing_key(0, 0), [line, *pins(2, 1, "new")])  # offset 0 again, then offset 1
+    report = BronzeLoader(settings).load()
+    assert (report.loaded["pin"], report.duplicates, report.conflicts) == (1, 1, 0)
+    rows = sorted(read_table(settings, "pin").to_pylist(), key=lambda r: r["_offset"])
+    assert [(r["_topic_id"], r[JSON_TYPES_FIELD.name]) for r in rows] == [
+        (None, None),
+        (None, "insnnnnnnnnn"),
+    ]
+
+
+def test_a_file_name_that_is_not_utf8_is_quarantined_not_fatal(settings: Settings) -> None:
+    write(settings, landing_key(0, 0), pins(1, 3, "ok"))
+    folder = os.fsencode(Path(settings.lake) / "raw" / "topics" / TOPIC / "partition=0")
+    with open(os.path.join(folder, b"bad\xff.json"), "wb") as handle:
+        handle.write(b'{"index": 9}\n')
+    report = BronzeLoader(settings).load()
+    assert (report.loaded["pin"], report.quarantined, report.objects_unrecognised) == (3, 1, 1)
+    (row,) = read_table(settings, "quarantine").to_pylist()
+    assert row["raw_bytes"] == b'{"index": 9}' and "bad\\udcff.json" in row["_landing_object"]
+    assert BronzeLoader(settings).load().quarantined == 0  # recorded under its escaped name
+
+
+def test_a_failed_append_never_lets_a_conflict_displace_the_first_record(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quarantine's part of a commit lands, the pin table's fails (an I/O error): the next load
+    still loads the record that came first, and the conflicting one stays a conflict, once."""
+    first, other = pins(1, 2, "first"), pins(50, 1, "other")
+    write(settings, landing_key(0, 0), first)  # offsets 0 and 1
+    write(settings, landing_key(0, 1), other)  # offset 1 again, other bytes
+    real = BronzeLoader._write
+    failed: list[str] = []
+
+    def failing(self: BronzeLoader, name: str, table: object) -> None:
+        if name == "pin" and not failed:
+            failed.append(name)
+            raise OSError("disk went away")
+        real(self, name, table)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BronzeLoader, "_write", failing)
+    with pytest.raises(OSError):
+        BronzeLoader(settings).load()
+    monkeypatch.setattr(BronzeLoader, "_write", real)
+    report = BronzeLoader(settings).load()
+    assert sorted(r["title"] for r in read_table(settings, "pin").to_pylist()) == ["first", "first"]
+    quarantine = read_table(settings, "quarantine").to_pylist()
+    assert [(r["raw_bytes"].decode(), r["reason"].split(":")[0]) for r in quarantine] == [
+        (other[0], "offset_conflict")
+    ]
+    assert report.conflicts in (0, 1)  # 0 when the first attempt's quarantine part had landed
+
+
+@pytest.mark.parametrize("batch_records", [2, 1_000])
+def test_the_first_delivery_wins_wherever_batches_are_cut(settings: Settings, batch_records: int) -> None:
+    """A bad record at an offset, then (in a later object) a valid one: the bad one came first and
+    holds the offset, whether both objects are in one commit or in two."""
+    write(settings, landing_key(0, 0), [pins(1, 1, "a")[0], "not json"])
+    write(settings, landing_key(0, 1), pins(2, 1, "b"))
+    loader = BronzeLoader(settings.model_copy(update={"bronze_batch_records": batch_records}))
+    report = loader.load()
+    assert (report.loaded["pin"], report.conflicts) == (1, 1)
+    quarantine = sorted(read_table(settings, "quarantine").to_pylist(), key=lambda r: r["reason"])
+    assert [(r["raw_bytes"], r["reason"].split(":")[0]) for r in quarantine] == [
+        (b"not json", "not_json"),
+        (pins(2, 1, "b")[0].encode(), "offset_conflict"),
+    ]
