@@ -16,7 +16,7 @@ ANALYTICS_EXTRAS := analytics
 SYNC = $(UV) sync --frozen --inexact --quiet $(addprefix --extra ,$(1))
 
 .DEFAULT_GOAL := help
-.PHONY: help run test browser lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
+.PHONY: help run test system-packages lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
 .PHONY: sql docs venv-analytics
 
 ## help: list the targets
@@ -54,16 +54,19 @@ run: venv-run
 	$(BIN)/pinpipe run $(ARGS)
 
 ## test: Python linters, then the whole pytest suite (it starts its own Kafka, moto, Spark, Airflow; sqlfluff runs in it)
-test: venv-test lint-python browser
+test: venv-test lint-python system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## browser: install Debian's chromium for the report's browser test, unless a chromium is on PATH
-browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+## system-packages: install the Debian packages the tests use (chromium, faketime) where missing
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v faketime >/dev/null 2>&1 || missing="$$missing faketime"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
-	  else echo "make browser: chromium is missing; install it as root: apt-get install -y chromium" >&2; exit 1; fi; \
-	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+	  else echo "make system-packages: missing:$$missing; install them as root: apt-get install -y$$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$missing; fi
 
 ## lint: ruff, ruff format, mypy and sqlfluff
 lint: lint-python

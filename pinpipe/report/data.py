@@ -30,10 +30,22 @@ LOST_VALUE_CHECKS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "stg_pinterest__pins": (
         "pin",
         "index",
-        ("follower_count", "is_image_or_video", "category", "downloaded"),
+        (
+            "unique_id",
+            "title",
+            "description",
+            "follower_count",
+            "poster_name",
+            "tag_list",
+            "is_image_or_video",
+            "image_src",
+            "save_location",
+            "category",
+            "downloaded",
+        ),
     ),
-    "stg_pinterest__geos": ("geo", "ind", ("latitude", "longitude", "timestamp")),
-    "stg_pinterest__users": ("user", "ind", ("age", "date_joined")),
+    "stg_pinterest__geos": ("geo", "ind", ("country", "timestamp", "latitude", "longitude")),
+    "stg_pinterest__users": ("user", "ind", ("age", "date_joined", "first_name", "last_name")),
 }
 """Silver model → (bronze table, index field, analysed columns): the arguments of the dbt data test
 ``no_values_lost_in_cleaning`` of each model (models/staging/pinterest/_pinterest__models.yml)."""

@@ -37,7 +37,7 @@
     where {{ key }} >= 0
     qualify row_number() over (
         partition by {{ key }}
-        order by _ingested_at asc nulls last, _topic asc, _partition asc, _offset asc
+        order by _ingested_at asc nulls last, _topic asc, _topic_id asc nulls first, _partition asc, _offset asc
     ) = 1
 {%- endmacro %}
 

@@ -100,7 +100,7 @@ joined as (
         end as age_group,
         users.date_joined,
         cast(extract(year from users.date_joined) as integer) as join_year,
-        {{ dbt.current_timestamp() }} as _loaded_at
+        {{ build_stamp() }} as _loaded_at
     from pins
     inner join geos on pins.ind = geos.ind
     inner join users on pins.ind = users.ind

@@ -51,7 +51,7 @@ final as (
         age_group,
         date_joined,
         join_year,
-        {{ dbt.current_timestamp() }} as _loaded_at
+        {{ build_stamp() }} as _loaded_at
     from joined_posts
 
 )

@@ -41,7 +41,7 @@ cleaned as (
         _offset,
         _landing_object,
         _ingested_at,
-        {{ dbt.current_timestamp() }} as _loaded_at
+        {{ build_stamp() }} as _loaded_at
 
     from parsed
 
