@@ -65,21 +65,28 @@ def _ensure_with_confluent(settings: Settings, topics: list[str], partitions: in
         raise PinpipeError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc.args[0].str()}") from None
 
 
-def _ensure_with_kafka_python(
-    settings: Settings, topics: list[str], partitions: int, timeout_ms: int
-) -> None:
+def _kafka_python_admin(settings: Settings, timeout_ms: int) -> Any:
+    """kafka-python's admin client for the settings' cluster (PinpipeError if it cannot be reached)."""
     from kafka import KafkaAdminClient  # kafka extra
-    from kafka.admin import NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(
+        return KafkaAdminClient(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id="pinpipe-admin",
             bootstrap_timeout_ms=timeout_ms,
         )
     except KafkaError as exc:
         raise PinpipeError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
+
+
+def _ensure_with_kafka_python(
+    settings: Settings, topics: list[str], partitions: int, timeout_ms: int
+) -> None:
+    from kafka.admin import NewTopic  # kafka extra
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = _kafka_python_admin(settings, timeout_ms)
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -160,17 +167,7 @@ def _topic_ids_with_confluent(settings: Settings, topics: list[str], timeout: fl
 def _topic_ids_with_kafka_python(
     settings: Settings, topics: list[str], timeout_ms: int
 ) -> dict[str, str | None]:
-    from kafka import KafkaAdminClient  # kafka extra
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id="pinpipe-admin",
-            bootstrap_timeout_ms=timeout_ms,
-        )
-    except KafkaError as exc:
-        raise PinpipeError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
+    admin = _kafka_python_admin(settings, timeout_ms)
     try:
         described = admin.describe_topics(topics)
     finally:
