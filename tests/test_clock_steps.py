@@ -9,8 +9,10 @@ between builds, on DuckDB and on Spark.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,10 +46,18 @@ def pinpipe(data_dir: Path, *args: str, clock: str | None = None) -> subprocess.
     if clock is not None:
         # -m: the multi-threaded libfaketime; the JVM of the Spark target hangs under the other one
         command = [faketime(), "-m", "-f", clock, *command]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    assert done.returncode == 0, (
-        f"pinpipe {' '.join(args)} ({clock}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    # its own session, so that a timeout or an interrupted test stops the whole tree (faketime's
+    # wrapper, pinpipe, dbt, the JVM), not only the first process
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
+    try:
+        stdout, stderr = process.communicate(timeout=1800)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    assert done.returncode == 0, f"pinpipe {' '.join(args)} ({clock}):\n{stdout[-3000:]}\n{stderr[-3000:]}"
     return done
 
 
