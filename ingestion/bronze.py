@@ -797,36 +797,41 @@ class BronzeLoader:
         """The ``_ingested_at`` of the next commit: the clock, or one microsecond after the latest
         stamp in bronze when the clock is behind it (a step back of NTP, a restored machine, another
         machine's clock), so that ``_ingested_at`` never goes backwards within a lake and the
-        incremental models, which read the deliveries since their latest ``_ingested_at``, miss none.
+        incremental models, which read the deliveries from their latest ``_ingested_at`` on
+        (inclusive: the same stamp again is fine), miss none.
         """
         if self._last_stamp is None:
             self._last_stamp = self._latest_stamp()
         now = self.clock()
-        if self._last_stamp is not None and now <= self._last_stamp:
+        if self._last_stamp is not None and now < self._last_stamp:
             now = self._last_stamp + timedelta(microseconds=1)
             log.info("bronze: the clock is behind the latest load's; this one is stamped %s", now)
         self._last_stamp = now
         return now
 
     def _latest_stamp(self) -> datetime | None:
-        """An upper bound of the latest ``_ingested_at`` (and ledger ``loaded_at``) in bronze, from the
-        files' statistics (a Delta log read each, no data file opened). Delta keeps timestamp
-        statistics to the millisecond, truncated: the bound is the largest one plus a millisecond."""
+        """The latest ``_ingested_at`` (and ledger ``loaded_at``) in bronze. Delta keeps timestamp
+        statistics truncated to the millisecond: they name the files that may hold the latest value,
+        and only those are read (usually one per table)."""
         latest: list[datetime] = []
         for name in [*ENTITIES, QUARANTINE, LEDGER]:
-            column = "max.loaded_at" if name == LEDGER else "max._ingested_at"
+            field_name = "loaded_at" if name == LEDGER else "_ingested_at"
             table = self._table(name)
             actions = pa.table(table.get_add_actions(flatten=True))
             if not actions.num_rows:
                 continue
+            column = f"max.{field_name}"
+            condition = None
             if column in actions.column_names and not actions[column].null_count:
-                value = pc.max(actions[column]).as_py()
-            else:  # a file without statistics: read the column
-                field = column.removeprefix("max.")
-                value = pc.max(table.to_pyarrow_dataset().to_table(columns=[field])[field]).as_py()
+                bound = pc.max(actions[column]).as_py()
+                if bound is not None:
+                    bound = bound if bound.tzinfo else bound.replace(tzinfo=UTC)
+                    condition = pc.field(field_name) >= pa.scalar(bound, pa.timestamp("us", tz="UTC"))
+            values = table.to_pyarrow_dataset().to_table(columns=[field_name], filter=condition)[field_name]
+            value = pc.max(values).as_py()
             if value is not None:
                 latest.append(value if value.tzinfo else value.replace(tzinfo=UTC))
-        return max(latest) + timedelta(milliseconds=1) if latest else None
+        return max(latest, default=None)
 
     def loaded_objects(self) -> set[tuple[str, int]]:
         """(key, size) of every object in the ledger."""
@@ -1115,6 +1120,8 @@ class BronzeLoader:
         nothing held) costs one group-by of the identity columns and one pruned read of bronze.
         """
         names = list(tables)
+        if not names:
+            return tables
         narrow = pa.concat_tables([_narrow(tables[name], i) for i, name in enumerate(names)])
         identity = ["_topic", "_tid", "_partition", "_offset", "_object"]
         groups = narrow.group_by(identity).aggregate([([], "count_all")])

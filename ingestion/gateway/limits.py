@@ -143,7 +143,7 @@ def idle_cutting_protocol() -> type[asyncio.Protocol]:
     its headers a byte at a time, is never cut (uvicorn 0.54 has no knob for either), hence this timer.
     It stops once the headers are in; the body then has ``gateway_body_timeout`` per part (408).
     """
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol  # gateway extra
 
     base: Any = AutoHTTPProtocol  # Any: its attributes (cycle, transport, loop, config) are not declared
 
