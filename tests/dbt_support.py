@@ -94,11 +94,13 @@ def land_and_load(
     *,
     ingested_at: datetime | None = None,
     raw_lines: Mapping[str, Sequence[bytes]] | None = None,
+    topic_id: str | None = None,
 ) -> LoadReport:
     """Land ``records`` (JSON objects) and ``raw_lines`` (any bytes) through the real raw landing,
     after what the topics already hold, and load them with the real bronze loader.
 
-    ``ingested_at`` fixes the load's ``_ingested_at`` (to replay an old load).
+    ``ingested_at`` fixes the load's ``_ingested_at`` (to replay an old load). ``topic_id`` lands them
+    in a new incarnation of the topics (a Kafka topic created again): under that ID, from offset 0.
     """
     settings = Settings(data_dir=Path(str(lake)).parent, lake=str(lake), uid=DEFAULT_UID)
     lake_ = Lake(settings.lake)
@@ -107,7 +109,8 @@ def land_and_load(
         topic = settings.topic(entity)
         lines = [json.dumps(r, ensure_ascii=False).encode() for r in records.get(entity, [])]
         lines += list((raw_lines or {}).get(entity, []))
-        start = next_offsets(lake_, topic).get(0, 0)
+        writer.set_topic_id(topic, topic_id)
+        start = 0 if topic_id is not None else next_offsets(lake_, topic).get(0, 0)
         for position, line in enumerate(lines):
             writer.add(topic, 0, start + position, line)
     writer.flush_all()

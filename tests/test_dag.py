@@ -542,11 +542,18 @@ def test_lake_variant_skips_the_drain(pipeline: Pipeline, tmp_path: Path) -> Non
 
 
 def corrupt_bronze(settings: Settings) -> None:
-    """Append to bronze a pin row that reuses a delivered (topic, partition, offset) for a new index:
-    the loader never writes that (exactly once), and silver's error-severity uniqueness test catches it."""
+    """Append to bronze a pin row that reuses the delivery identity of a row silver holds, for a new
+    index: the loader never writes that (exactly once), and silver's error-severity uniqueness test
+    catches it."""
+    with duckdb.connect(settings.warehouse, read_only=True) as connection:
+        held = connection.execute(
+            "select _landing_object, _offset from silver.stg_pinterest__pins order by ind limit 1"
+        ).fetchone()
+    assert held is not None
     path = f"{settings.lake}/bronze/pin"
     table = DeltaTable(path).to_pyarrow_table()
-    row = table.filter(pc.equal(table["_offset"], 0)).slice(0, 1)
+    same = pc.and_(pc.equal(table["_landing_object"], held[0]), pc.equal(table["_offset"], held[1]))
+    row = table.filter(same)
     assert row.num_rows == 1
     new_index = str(10 * DB_ROWS)
     record = json.loads(row["_raw_json"][0].as_py())

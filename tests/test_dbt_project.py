@@ -392,6 +392,38 @@ def test_incremental_run_adds_new_rows_without_reprocessing(
     assert result.returncode != 0 and "counts_add_up_to_posts_int_posts_counted" in result.stdout
 
 
+def test_a_topic_created_again_builds_beside_the_old_one(
+    built: Build, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A Kafka topic deleted and created again starts at offset 0: its records share (topic,
+    partition, offset) with the old incarnation's, and silver keeps both (its uniqueness test keys on
+    the topic ID too). The warehouse is one of the release before silver had ``_topic_id``: the
+    incremental models add the column."""
+    assert built.result.returncode == 0
+    work = tmp_path_factory.mktemp("incarnation")
+    shutil.copytree(built.lake, work / "lake")
+    shutil.copy(built.warehouse, work / "warehouse.duckdb")
+    build = Build(work, work / "lake", work / "warehouse.duckdb", built.records, built.result, 0)
+    with duckdb.connect(str(build.warehouse)) as connection:
+        for model in SILVER.values():
+            connection.execute(f"alter table silver.{model} drop column _topic_id")
+    old_first = build.query("select ind from silver.stg_pinterest__pins where _partition = 0 and _offset = 0")
+    assert len(old_first) == 1
+
+    topic_id = "AAAAAAAAAAAAAAAAAAAAAQ"
+    support.land_and_load(
+        build.lake, {"pin": [_pin(920001)], "geo": [_geo(920001)], "user": [_user(920001)]}, topic_id=topic_id
+    )
+    result = build.dbt("build", "--exclude-resource-type", "unit_test")
+    assert result.returncode == 0, result.stdout[-8000:]
+    for model in SILVER.values():
+        at_zero = build.query(
+            f"select ind, _topic_id from silver.{model} where _partition = 0 and _offset = 0 order by ind"
+        )
+        assert (920001, topic_id) in at_zero and len(at_zero) == 2, (model, at_zero)
+    assert build.query("select count(*) from gold.posts where ind = 920001") == [(1,)]
+
+
 def test_compile_and_docs_work_before_the_first_build(tmp_path: Path) -> None:
     """`dbt compile` / `docs generate` on a new warehouse: no test queries a silver table not built yet."""
     settings = Settings(data_dir=tmp_path / "data")

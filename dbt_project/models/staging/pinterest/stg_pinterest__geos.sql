@@ -1,8 +1,10 @@
+{#- append_new_columns: a release that adds a lineage column adds it to the existing table
+    (its earlier rows hold null) -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -20,6 +22,7 @@ parsed as (
         {{ geo_parsed_columns() }},
         _source,
         _topic,
+        _topic_id,
         _partition,
         _offset,
         _landing_object,
@@ -37,6 +40,7 @@ cleaned as (
         -- lineage
         _source,
         _topic,
+        _topic_id,
         _partition,
         _offset,
         _landing_object,
