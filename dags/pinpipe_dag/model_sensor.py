@@ -6,9 +6,11 @@ small machine those start-ups, not dbt, were most of a DAG run (docs/airflow.md,
 halves them: it succeeds when its model was built and every data test of the model passed, fails
 when either failed, and is skipped when dbt skipped the model (an upstream failure).
 
-It reads the two XComs Cosmos' producer already publishes: ``<model>_status`` and, once every test of
-the model has reported, the aggregated ``<model>_tests_status``. Cleared or retried after the build
-ended, it runs ``dbt build --select <model>`` (the model and its tests) under the writer lock.
+It reads the two XComs Cosmos' producer already publishes: ``<model>_status`` and, once every test
+of the model has reported, the aggregated ``<model>_tests_status``. Every name of Cosmos' private API
+it needs comes from ``cosmos_internals.py`` (checked by tests/test_cosmos_internals.py). Cleared or
+retried after the build ended, it runs ``dbt build --select <model>`` (the model and its tests) under
+the writer lock.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from cosmos.config import RenderConfig
 from cosmos.constants import ExecutionMode, TestIndirectSelection
 from cosmos.core.airflow import get_airflow_task
 from cosmos.dbt.graph import DbtNode
-from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
-from cosmos.operators._watcher.state import get_xcom_val, is_dbt_node_status_success
 from cosmos.operators.watcher import DbtRunWatcherOperator
+
+from pinpipe_dag.cosmos_internals import is_dbt_node_status_success, tests_status
 
 BUILD_SUFFIX = "build"
 """Task id of a model's task: ``<model>_build`` (its run and its tests, as ``dbt build`` does)."""
@@ -43,13 +45,13 @@ class DbtModelBuildWatcherSensor(DbtRunWatcherOperator):
     def _resource_label(self) -> str:
         return "Model (run and tests)" if self.model_has_tests else "Model"
 
-    def _get_node_status(self, ti: Any, context: Any) -> Any:
+    def _get_node_status(self, ti: Any, context: Any) -> Any:  # cosmos_internals.NODE_STATUS_METHOD
         """The model's status until it succeeded; then, if it has tests, their aggregated status
         (``None`` until every test reported, which keeps the sensor waiting)."""
         status = super()._get_node_status(ti, context)
         if not self.model_has_tests or not is_dbt_node_status_success(status):
             return status
-        tests = get_xcom_val(ti, self.producer_task_id, get_tests_status_xcom_key(self.model_unique_id))
+        tests = tests_status(ti, self.producer_task_id, self.model_unique_id)
         if tests is not None and not is_dbt_node_status_success(tests):
             self.log.error(
                 "Model '%s' was built, but its data tests failed (%s)", self.model_unique_id, tests
