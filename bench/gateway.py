@@ -29,7 +29,7 @@ from emulator.sinks.http import HttpSink
 from emulator.sinks.kafka import KafkaSink
 from emulator.sinks.kinesis import KinesisSink
 from emulator.source import EventSource
-from ingestion.kafka_topics import ensure_topics
+from ingestion.kafka.topics import ensure_topics
 from ingestion.kinesis import ensure_streams, kinesis_client
 from ingestion.local_services.aws import LocalAWS
 from ingestion.local_services.kafka import LocalKafka

@@ -49,9 +49,9 @@ from emulator.posting import PostingPlan, pick_indexes, post_events
 from emulator.sinks.kafka import KafkaSink
 from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader
-from ingestion.kafka_confluent import POLL_RECORDS, consumer_config, producer_config
-from ingestion.kafka_landing import KafkaLanding
-from ingestion.kafka_topics import ensure_topics
+from ingestion.kafka.confluent import POLL_RECORDS, consumer_config, producer_config
+from ingestion.kafka.landing import KafkaLanding
+from ingestion.kafka.topics import ensure_topics
 from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import ENTITIES, Settings
 

@@ -373,7 +373,7 @@ def kafka_status(obj: Context) -> None:
 @click.pass_obj
 def kafka_topics(obj: Context, partitions: int | None) -> None:
     """Create the three topics of the uid where missing."""
-    from ingestion.kafka_topics import ensure_topics  # kafka extra
+    from ingestion.kafka.topics import ensure_topics  # kafka extra
 
     for topic in ensure_topics(obj.settings(partitions=partitions)):
         click.echo(topic)

@@ -33,7 +33,7 @@ from pinpipe.report.data import read_report
 from pinpipe.report.html import write_html
 
 if TYPE_CHECKING:  # the kafka extra; imported where a step needs it
-    from ingestion.kafka_landing import LandingReport
+    from ingestion.kafka.landing import LandingReport
 
 log = logging.getLogger("pinpipe")
 
@@ -182,7 +182,7 @@ def land_from_kafka(
     ``drain`` lands up to the end offsets seen at the start, then returns; otherwise it runs until
     ``stop`` is set. A retry lands exactly what is still missing; the bronze loader drops any overlap.
     """
-    from ingestion.kafka_landing import KafkaLanding  # kafka extra
+    from ingestion.kafka.landing import KafkaLanding  # kafka extra
 
     last = [time.monotonic()]
 

@@ -107,6 +107,13 @@ class Build:
     def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
         return support.run_dbt(args, lake=self.lake, warehouse=self.warehouse, work_dir=self.work)
 
+    def copy(self, work: Path) -> Build:
+        """This build's lake and warehouse copied under ``work``, to change without touching it."""
+        assert self.result.returncode == 0
+        shutil.copytree(self.lake, work / "lake")
+        shutil.copy(self.warehouse, work / "warehouse.duckdb")
+        return Build(work, work / "lake", work / "warehouse.duckdb", self.records, self.result, 0)
+
 
 def _all_records() -> dict[str, list[dict[str, Any]]]:
     raw = support.load_raw_records()
@@ -307,11 +314,7 @@ def test_sqlfluff_lint_passes() -> None:
 def test_incremental_run_adds_new_rows_without_reprocessing(
     built: Build, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    assert built.result.returncode == 0
-    work = tmp_path_factory.mktemp("incremental")
-    shutil.copytree(built.lake, work / "lake")
-    shutil.copy(built.warehouse, work / "warehouse.duckdb")
-    build = Build(work, work / "lake", work / "warehouse.duckdb", built.records, built.result, 0)
+    build = built.copy(tmp_path_factory.mktemp("incremental"))
     # A marker in an existing silver row: an incremental run leaves history alone, a full
     # rebuild would overwrite it.
     with duckdb.connect(str(build.warehouse)) as connection:
@@ -399,11 +402,7 @@ def test_a_topic_created_again_builds_beside_the_old_one(
     partition, offset) with the old incarnation's, and silver keeps both (its uniqueness test keys on
     the topic ID too). The warehouse is one of the release before silver had ``_topic_id``: the
     incremental models add the column."""
-    assert built.result.returncode == 0
-    work = tmp_path_factory.mktemp("incarnation")
-    shutil.copytree(built.lake, work / "lake")
-    shutil.copy(built.warehouse, work / "warehouse.duckdb")
-    build = Build(work, work / "lake", work / "warehouse.duckdb", built.records, built.result, 0)
+    build = built.copy(tmp_path_factory.mktemp("incarnation"))
     with duckdb.connect(str(build.warehouse)) as connection:
         for model in SILVER.values():
             connection.execute(f"alter table silver.{model} drop column _topic_id")

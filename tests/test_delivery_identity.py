@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from ingestion.bronze import LOADERS, BronzeLoader, read_table
-from ingestion.kafka_landing import KafkaLanding
-from ingestion.kafka_topics import ensure_topics, topic_ids
+from ingestion.kafka.landing import KafkaLanding
+from ingestion.kafka.topics import ensure_topics, topic_ids
 from ingestion.lake import Lake
 from ingestion.landing import parse_object_key
 from ingestion.local_services.kafka import LocalKafka

@@ -35,8 +35,8 @@ from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader, read_table, stream_table
 from ingestion.errors import PinpipeError
 from ingestion.gateway.app import KAFKA_JSON_V2, check_bind, create_app, is_loopback, server_options
-from ingestion.kafka_landing import KafkaLanding
-from ingestion.kafka_topics import ensure_topics
+from ingestion.kafka.landing import KafkaLanding
+from ingestion.kafka.topics import ensure_topics
 from ingestion.kinesis import ensure_streams, kinesis_client
 from ingestion.lake import Lake
 from ingestion.local_services.aws import LocalAWS

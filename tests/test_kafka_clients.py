@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import kafka_clients
 from ingestion.errors import PinpipeError
-from ingestion.kafka_clients import choose_client
+from ingestion.kafka import clients as kafka_clients
+from ingestion.kafka.clients import choose_client
 from ingestion.settings import Settings
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
@@ -36,7 +36,7 @@ def test_an_unknown_client_is_refused(tmp_path: Path) -> None:
 
 
 def test_records_are_cut_into_runs_of_one_partition_with_contiguous_offsets() -> None:
-    from ingestion.kafka_confluent import _runs
+    from ingestion.kafka.confluent import _runs
 
     def message(topic: str, partition: int, offset: int, value: bytes | None) -> object:
         return confluent_kafka.Message(topic=topic, partition=partition, offset=offset, value=value)

@@ -23,7 +23,7 @@ from emulator.posting import PostingPlan, pick_indexes, post_events
 from emulator.sinks.kafka import KafkaSink
 from emulator.source import EventSource
 from ingestion.bronze import BronzeLoader, read_table
-from ingestion.kafka_topics import ensure_topics
+from ingestion.kafka.topics import ensure_topics
 from ingestion.lake import TEMP_PREFIX, Lake
 from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings

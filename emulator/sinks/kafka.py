@@ -1,6 +1,6 @@
 """The Kafka sink: produces each record to ``<uid>.<entity>`` with the index as the key.
 
-Through the project's producer (ingestion/kafka_clients.py: confluent-kafka where installed, else
+Through the project's producer (ingestion/kafka/clients.py: confluent-kafka where installed, else
 kafka-python; setting ``kafka_client``): idempotent with ``acks=all`` (no duplicates from its own
 retries, nothing acknowledged before every in-sync replica has it), batched, compressed (lz4 by
 default). Records given up on after the producer's own retries are counted as failed; ``close``
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from emulator.sinks.base import SinkStats
 from emulator.source import Event
-from ingestion.kafka_clients import open_producer
-from ingestion.kafka_topics import ensure_topics
+from ingestion.kafka.clients import open_producer
+from ingestion.kafka.topics import ensure_topics
 from ingestion.settings import ENTITIES, Settings
 
 log = logging.getLogger(__name__)

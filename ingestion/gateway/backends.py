@@ -58,8 +58,8 @@ class KafkaBackend:
         with self._lock:
             if self._producer is None:
                 # the kafka extra, imported on the first Kafka request: the gateway runs without it
-                from ingestion.kafka_producer import make_producer
-                from ingestion.kafka_topics import ensure_topics
+                from ingestion.kafka.producer import make_producer
+                from ingestion.kafka.topics import ensure_topics
 
                 try:
                     # short waits: an unreachable broker answers 503 in seconds, not after 30 s

@@ -38,8 +38,8 @@ from ingestion.local_services.processes import (
     signal_group,
     wait_for_exit,
 )
+from ingestion.settings import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "aws"
 REGION = "us-east-1"
 _STATE_FILE = "local-aws.json"

@@ -65,11 +65,11 @@ from ingestion.local_services.processes import (
     signal_group,
     wait_for_exit,
 )
+from ingestion.settings import PROJECT_ROOT
 
 KAFKA_VERSION = "4.4.0"
 """Version of ``org.apache.kafka:kafka_2.13``; passed to Maven, overriding the pom's default."""
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POM = PROJECT_ROOT / "scripts" / "kafka" / "pom.xml"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "kafka"
 MAIN_CLASS = "kafka.Kafka"

@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingestion.local_services.maven import fetch_jars
+from ingestion.settings import PROJECT_ROOT
 
 DELTA_VERSION = "4.4.0"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POM = PROJECT_ROOT / "scripts" / "spark" / "pom.xml"
 CONF_DIR = PROJECT_ROOT / "scripts" / "spark" / "conf"
 

@@ -1,6 +1,6 @@
 """Kafka topics of the pipeline: ``<uid>.pin``, ``<uid>.geo``, ``<uid>.user``, created on request.
 
-With the chosen Kafka client's admin API (ingestion/kafka_clients.py): confluent-kafka's AdminClient or
+With the chosen Kafka client's admin API (ingestion/kafka/clients.py): confluent-kafka's AdminClient or
 kafka-python's KafkaAdminClient.
 """
 
@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from ingestion.errors import PinpipeError
-from ingestion.kafka_clients import choose_client
+from ingestion.kafka.clients import choose_client
 from ingestion.settings import ENTITIES, Settings
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024

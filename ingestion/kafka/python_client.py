@@ -2,7 +2,7 @@
 
 The portable client (pure Python, extra ``kafka``), used when confluent-kafka is not installed or
 ``PINPIPE_KAFKA_CLIENT=kafka-python`` asks for it; the same guarantees as
-:mod:`ingestion.kafka_confluent`.
+:mod:`ingestion.kafka.confluent`.
 
 kafka-python 3 runs the rebalance listener on its IO thread, inside ``poll()`` (the main thread is
 blocked in ``poll()`` meanwhile, so the landing writer is never used by two threads at once); a
@@ -24,8 +24,8 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from ingestion.errors import PinpipeError
-from ingestion.kafka_clients import CONSUMER, START_HINT, DeliveryCounts, RebalanceHooks, Run, TopicPartition
-from ingestion.kafka_producer import make_producer
+from ingestion.kafka.producer import make_producer
+from ingestion.kafka.roles import CONSUMER, START_HINT, DeliveryCounts, RebalanceHooks, Run, TopicPartition
 from ingestion.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,35 +1,19 @@
-"""The two roles a Kafka client plays in pinpipe, and which client plays them.
+"""The two roles a Kafka client plays in pinpipe, whichever client plays them.
 
-Roles (one Protocol each): a :class:`RecordProducer` (the emulator's Kafka sink) and a
-:class:`LandingConsumer` (the consumer under :class:`ingestion.kafka_landing.KafkaLanding`, which keeps
-the landing's rules: buffering, offsets committed after durable writes, rebalances, drains).
-
-Clients (one module each, both behind these Protocols, both with the same guarantees):
-
-- ``confluent``: confluent-kafka (librdkafka in the wheel), :mod:`ingestion.kafka_confluent`, extra
-  ``kafka-fast``; several times faster, the one used wherever it is installed;
-- ``kafka-python``: the pure-Python client, :mod:`ingestion.kafka_python_client`, extra ``kafka``; the
-  portable one.
-
-The setting ``kafka_client`` (``PINPIPE_KAFKA_CLIENT``) chooses: ``auto`` (the default) is confluent
-when it can be imported, else kafka-python.
+One Protocol each: a :class:`RecordProducer` (the emulator's Kafka sink) and a
+:class:`LandingConsumer` (the consumer under :class:`ingestion.kafka.landing.KafkaLanding`, which keeps
+the landing's rules: buffering, offsets committed after durable writes, rebalances, drains); the
+delivery and fetch settings both clients apply. The clients (``confluent.py``, ``python_client.py``)
+import this module; :mod:`ingestion.kafka.clients` chooses one of them.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ingestion.errors import PinpipeError
 from ingestion.settings import Settings
-
-CLIENTS = ("confluent", "kafka-python")
-"""The client implementations, fastest first."""
-
-_PACKAGE = {"confluent": ("confluent_kafka", "kafka-fast"), "kafka-python": ("kafka", "kafka")}
-"""Client → (the package it imports, the project's extra that installs it)."""
 
 TopicPartition = tuple[str, int]
 """A partition, client-independent: (topic, partition)."""
@@ -67,31 +51,6 @@ CONSUMER: dict[str, Any] = {
 def compression(settings: Settings) -> str | None:
     """The producer compression (None for ``none``)."""
     return None if settings.kafka_compression == "none" else settings.kafka_compression
-
-
-def installed(client: str) -> bool:
-    """Whether a client's package can be imported."""
-    return importlib.util.find_spec(_PACKAGE[client][0]) is not None
-
-
-def choose_client(settings: Settings) -> str:
-    """The client the settings ask for: ``confluent`` or ``kafka-python`` (``auto``: the first installed)."""
-    wanted = settings.kafka_client
-    if wanted == "auto":
-        for client in CLIENTS:
-            if installed(client):
-                return client
-        raise PinpipeError(
-            "no Kafka client is installed: install the project's kafka-fast extra (confluent-kafka) or its "
-            "kafka extra (kafka-python)"
-        )
-    if not installed(wanted):
-        package, extra = _PACKAGE[wanted]
-        raise PinpipeError(
-            f"PINPIPE_KAFKA_CLIENT={wanted} needs {package}, which is not installed: install the project's "
-            f"{extra} extra, or set PINPIPE_KAFKA_CLIENT=auto"
-        )
-    return wanted
 
 
 @dataclass
@@ -164,26 +123,3 @@ class LandingConsumer(Protocol):
 
     def close(self) -> None:
         """Leave the group without committing anything more."""
-
-
-def open_producer(settings: Settings) -> RecordProducer:
-    """The chosen client's producer for the uid's topics (PinpipeError if Kafka cannot be reached)."""
-    if choose_client(settings) == "confluent":
-        from ingestion.kafka_confluent import ConfluentProducer  # kafka-fast extra
-
-        return ConfluentProducer(settings)
-    from ingestion.kafka_python_client import KafkaPythonProducer  # kafka extra
-
-    return KafkaPythonProducer(settings)
-
-
-def open_landing_consumer(settings: Settings, *, client_id: str, timeout: float) -> LandingConsumer:
-    """The chosen client's consumer of the landing group; fails (PinpipeError, one line) when Kafka
-    cannot be reached within ``timeout`` seconds."""
-    if choose_client(settings) == "confluent":
-        from ingestion.kafka_confluent import ConfluentLandingConsumer  # kafka-fast extra
-
-        return ConfluentLandingConsumer(settings, client_id=client_id, timeout=timeout)
-    from ingestion.kafka_python_client import KafkaPythonLandingConsumer  # kafka extra
-
-    return KafkaPythonLandingConsumer(settings, client_id=client_id, timeout=timeout)

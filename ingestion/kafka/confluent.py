@@ -1,7 +1,7 @@
 """The confluent-kafka client (librdkafka) in pinpipe's two Kafka roles: producer and landing consumer.
 
 The fast client, used wherever it is installed (extra ``kafka-fast``); the guarantees are those of the
-kafka-python client (:mod:`ingestion.kafka_python_client`), set here in librdkafka's terms:
+kafka-python client (:mod:`ingestion.kafka.python_client`), set here in librdkafka's terms:
 
 - producer: ``enable.idempotence`` with ``acks=all``, the same linger, batch size, in-flight limit,
   delivery timeout, largest record and compression. Only failed deliveries are reported
@@ -31,7 +31,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka import TopicPartition as ConfluentPartition
 
 from ingestion.errors import PinpipeError
-from ingestion.kafka_clients import (
+from ingestion.kafka.roles import (
     CONSUMER,
     PRODUCER,
     START_HINT,

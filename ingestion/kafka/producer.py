@@ -1,8 +1,8 @@
 """The project's kafka-python producer: idempotent, ``acks=all``, batched and compressed.
 
-Used by the gateway's Kafka backend and, through :class:`ingestion.kafka_python_client.KafkaPythonProducer`,
-by the emulator's Kafka sink when kafka-python is the chosen client (ingestion/kafka_clients.py); the
-confluent-kafka producer has the same settings in librdkafka's terms (ingestion/kafka_confluent.py).
+Used by the gateway's Kafka backend and, through :class:`ingestion.kafka.python_client.KafkaPythonProducer`,
+by the emulator's Kafka sink when kafka-python is the chosen client (ingestion/kafka/clients.py); the
+confluent-kafka producer has the same settings in librdkafka's terms (ingestion/kafka/confluent.py).
 Needs the kafka extra (kafka-python).
 """
 
@@ -14,11 +14,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from ingestion.errors import PinpipeError
-from ingestion.kafka_clients import PRODUCER, compression
+from ingestion.kafka.roles import PRODUCER, compression
 from ingestion.settings import Settings
-
-PRODUCER_TUNING: dict[str, Any] = PRODUCER
-"""Producer settings shared by the sink, the gateway and the benchmark's bare producers."""
 
 
 def make_producer(settings: Settings, **overrides: Any) -> Any:
