@@ -41,7 +41,8 @@ from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, post_events
 from emulator.sinks import open_sink
 from emulator.source import EventSource
-from ingestion.bronze import WRITER_PROPERTIES, BronzeLoader, read_table
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.tables import WRITER_PROPERTIES, read_table
 from ingestion.lake import Lake
 from ingestion.landing import split_lines
 from ingestion.settings import ENTITIES, Settings

@@ -52,7 +52,7 @@ from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, post_events
 from emulator.sinks import open_sink
 from emulator.source import EventSource
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.settings import PROJECT_ROOT, Settings
 from ingestion.warehouse import BRONZE_TABLES, DBT_PROJECT, ROUTINE_BUILD, dbt_environment
 

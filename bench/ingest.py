@@ -31,7 +31,7 @@ from emulator.posting import PostingPlan, post_events
 from emulator.schema import TABLES, metadata
 from emulator.sinks import open_sink
 from emulator.source import EventSource
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.lake import Lake
 from ingestion.settings import ENTITIES, Settings
 

@@ -48,7 +48,7 @@ from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, pick_indexes, post_events
 from emulator.sinks.kafka import KafkaSink
 from emulator.source import EventSource
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.kafka.confluent import POLL_RECORDS, consumer_config, producer_config
 from ingestion.kafka.landing import KafkaLanding
 from ingestion.kafka.topics import ensure_topics

@@ -27,7 +27,7 @@ from pathlib import Path
 import boto3
 import orjson
 
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.kinesis import ensure_streams, kinesis_client, list_shards
 from ingestion.lake import Lake
 from ingestion.local_services.aws import LocalAWS

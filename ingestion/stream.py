@@ -17,7 +17,7 @@ GetRecords and, at least every ``stream_commit_seconds``, commits a micro-batch 
 Shards: discovered with ListShards (again every few seconds and when a shard ends); a child shard of a
 resharding is read only once its parents were read to their end, so records of one partition key stay
 in order. Bad input never stops the loop: a record bronze's parsing refuses (not a JSON object whose
-index keeps the key contract of ingestion/bronze.py, not UTF-8, ...) is kept in the same table with
+index keeps the key contract of ingestion/bronze/records.py, not UTF-8, ...) is kept in the same table with
 ``_quarantine_reason``; an expired or invalid iterator is fetched again from the last read position;
 throttling backs off that shard; a deleted stream is waited for, and a stream created again under the
 same name is read from its start (its creation time is in the checkpoint and in
@@ -43,16 +43,15 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from ingestion.arrow_columns import repeated
-from ingestion.bronze import (
-    BronzeLoader,
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.records import (
     Rejected,
     parse_clean_object,
     parse_record,
     source_columns,
-    stream_entity_schema,
-    stream_table,
     unstorable_records,
 )
+from ingestion.bronze.tables import stream_entity_schema, stream_table
 from ingestion.kinesis import Shard, error_code, is_retryable, kinesis_client, list_shards
 from ingestion.lake import Lake
 from ingestion.landing import strip_bom

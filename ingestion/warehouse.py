@@ -28,7 +28,7 @@ import duckdb
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.delta_scan import bounded_dataset
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, s3_storage_options

@@ -22,7 +22,8 @@ from emulator.generate import existing_generation, generate_source_db
 from emulator.posting import PostingPlan, PostingSummary, post_events
 from emulator.sinks import SinkStats, open_sink
 from emulator.source import EventSource
-from ingestion.bronze import BronzeLoader, LoadReport, compact
+from ingestion.bronze.batch import LoadReport
+from ingestion.bronze.loader import BronzeLoader, compact
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake
 from ingestion.landing import landed_indexes

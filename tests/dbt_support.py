@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingestion.bronze import BronzeLoader, LoadReport
+from ingestion.bronze.batch import LoadReport
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.lake import Lake
 from ingestion.landing import LandingWriter, next_offsets
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings

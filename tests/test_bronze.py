@@ -8,7 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from ingestion.bronze import BronzeLoader, read_table, render
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.records import render
+from ingestion.bronze.tables import read_table
 from ingestion.lake import Lake
 from ingestion.landing import LandingWriter, object_key
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
@@ -138,7 +140,7 @@ def test_objects_of_other_uids_are_left_alone_and_stray_files_are_quarantined(se
 
 
 def test_compaction_keeps_every_row(settings: Settings) -> None:
-    from ingestion.bronze import compact
+    from ingestion.bronze.loader import compact
 
     loader = BronzeLoader(settings)
     for batch in range(3):

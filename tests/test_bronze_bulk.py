@@ -37,18 +37,11 @@ from test_bronze_hostile_input import (
     records,
 )
 
-from ingestion import bronze_bulk
-from ingestion.bronze import (
-    LEDGER,
-    LOADERS,
-    QUARANTINE,
-    BronzeLoader,
-    Rejected,
-    parse_record,
-    read_table,
-    render,
-)
-from ingestion.bronze_bulk import bulk_parse
+from ingestion.bronze import bulk as bronze_bulk
+from ingestion.bronze.bulk import bulk_parse
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.records import Rejected, parse_record, render
+from ingestion.bronze.tables import LEDGER, LOADERS, QUARANTINE, read_table
 from ingestion.lake import Lake
 from ingestion.landing import UTF8_BOM, object_key, split_lines, strip_bom
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings

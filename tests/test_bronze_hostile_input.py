@@ -22,15 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion import bronze
-from ingestion.bronze import (
-    INT64_MAX,
-    INT64_MIN,
-    KEY_CONTRACT,
-    LOADERS,
-    BronzeLoader,
-    parse_record,
-    read_table,
-)
+from ingestion.bronze import loader as bronze_loader
+from ingestion.bronze import records as bronze_records
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.records import INT64_MAX, INT64_MIN, KEY_CONTRACT, parse_record
+from ingestion.bronze.tables import LOADERS, read_table
 from ingestion.lake import Lake
 from ingestion.landing import UTF8_BOM, LandingWriter, object_key, split_lines
 from ingestion.settings import ENTITIES, INDEX_FIELD, SOURCE_FIELDS, Settings
@@ -193,7 +189,7 @@ def test_invalid_unicode_is_quarantined_and_the_batch_commits_whole(settings: Se
 
 
 def test_a_lone_surrogate_names_the_code_point() -> None:
-    with pytest.raises(bronze.Rejected, match=r"lone surrogate \\ud83d"):
+    with pytest.raises(bronze_records.Rejected, match=r"lone surrogate \\ud83d"):
         parse_record(pin(b"3", title=b'"\\ud83d"'), "index", 1 << 20)
 
 
@@ -251,9 +247,9 @@ def test_the_fast_path_keeps_big_integers_too(settings: Settings) -> None:
         pin(b"3", tag_list=b'[{"n": -9223372036854775809}]', downloaded=b"9223372036854775807"),
         pin(b"4", follower_count=b"-" + thirty),
     ]
-    parsed = bronze.parse_clean_object(values, "index", 1 << 20)
+    parsed = bronze_records.parse_clean_object(values, "index", 1 << 20)
     assert parsed is not None
-    assert [bronze.render(r.get("follower_count")) for r in parsed] == [
+    assert [bronze_records.render(r.get("follower_count")) for r in parsed] == [
         None,
         thirty.decode(),
         "1e+19",
@@ -262,7 +258,7 @@ def test_the_fast_path_keeps_big_integers_too(settings: Settings) -> None:
     ]
     one_by_one = [parse_record(v, "index", 1 << 20) for v in values]
     for name in SOURCE_FIELDS["pin"]:  # the same as line by line
-        assert bronze.render_column(parsed, name) == bronze.render_column(one_by_one, name)
+        assert bronze_records.render_column(parsed, name) == bronze_records.render_column(one_by_one, name)
     land(settings, "pin", values)
     assert BronzeLoader(settings).load().loaded["pin"] == 5
     rows = {r["index"]: r for r in tables(settings)["pin"]}
@@ -286,14 +282,14 @@ def test_a_record_that_cannot_be_stored_is_quarantined_alone(
 ) -> None:
     """Were a field to slip through parse_record's checks and fail when stored, that record alone
     goes to quarantine; the rest of the batch (every entity) loads and the ledger is written."""
-    real = bronze.render
+    real = bronze_records.render
 
     def render(value: Any) -> str | None:
         if value == ["poison"]:
             raise UnicodeEncodeError("utf-8", "\ud83d", 0, 1, "surrogates not allowed")
         return real(value)
 
-    monkeypatch.setattr(bronze, "render", render)
+    monkeypatch.setattr(bronze_records, "render", render)
     land(settings, "pin", [pin(b"1", tag_list=b'["ok"]'), pin(b"2", tag_list=b'["poison"]'), pin(b"3")])
     land(settings, "geo", [b'{"ind": 1}'])
     report = BronzeLoader(settings).load()
@@ -327,9 +323,9 @@ def test_a_failing_batch_commits_nothing(
             raise RuntimeError("boom")
         return real_bulk(self, entity, batch, now)
 
-    real, real_bulk = bronze.source_columns, BronzeLoader._bulk_table
-    monkeypatch.setattr(bronze, "source_columns", broken)
-    monkeypatch.setattr(bronze, "unstorable_records", lambda records, entity: {})
+    real, real_bulk = bronze_records.source_columns, BronzeLoader._bulk_table
+    monkeypatch.setattr(bronze_loader, "source_columns", broken)  # as the loader calls it
+    monkeypatch.setattr(bronze_loader, "unstorable_records", lambda rows, entity: {})
     monkeypatch.setattr(BronzeLoader, "_bulk_table", broken_bulk)  # the bulk loader's typed rows
     for entity in ENTITIES:
         land(settings, entity, [b'{"%s": 1}' % INDEX_FIELD[entity].encode()])

@@ -36,7 +36,7 @@ from emulator.schema import TABLES
 from emulator.sinks.kafka import KafkaSink
 from emulator.sinks.lake import LakeSink
 from emulator.source import EventSource
-from ingestion.bronze import read_table
+from ingestion.bronze.tables import read_table
 from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
 

@@ -37,7 +37,7 @@ from deltalake import DeltaTable
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from ingestion.bronze import render
+from ingestion.bronze.records import render
 from ingestion.settings import INDEX_FIELD, SOURCE_FIELDS, Settings
 from ingestion.stream import StreamIngestion
 from ingestion.warehouse import WarehouseReader

@@ -20,7 +20,7 @@ import dbt_support as support
 import duckdb
 import pytest
 
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.settings import Settings
 
 pytestmark = pytest.mark.slow

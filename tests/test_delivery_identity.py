@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.bronze import LOADERS, BronzeLoader, read_table
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.tables import LOADERS, read_table
 from ingestion.kafka.landing import KafkaLanding
 from ingestion.kafka.topics import ensure_topics, topic_ids
 from ingestion.lake import Lake
@@ -223,7 +224,8 @@ def test_tables_of_an_earlier_release_gain_the_new_columns(settings: Settings) -
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
-    from ingestion.bronze import ENTITIES, JSON_TYPES_FIELD, QUARANTINE, QUARANTINE_SCHEMA, entity_schema
+    from ingestion.bronze.tables import JSON_TYPES_FIELD, QUARANTINE, QUARANTINE_SCHEMA, entity_schema
+    from ingestion.settings import ENTITIES
 
     old = {
         e: pa.schema([f for f in entity_schema(e) if f.name not in ("_topic_id", "_json_types")])

@@ -32,7 +32,8 @@ from schemathesis.core.result import Err, Ok
 from emulator.generate import generate_source_db
 from emulator.sinks.http import HttpSink
 from emulator.source import EventSource
-from ingestion.bronze import BronzeLoader, read_table, stream_table
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.tables import read_table, stream_table
 from ingestion.errors import PinpipeError
 from ingestion.gateway.app import KAFKA_JSON_V2, check_bind, create_app, is_loopback, server_options
 from ingestion.kafka.landing import KafkaLanding

@@ -22,7 +22,8 @@ from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, pick_indexes, post_events
 from emulator.sinks.kafka import KafkaSink
 from emulator.source import EventSource
-from ingestion.bronze import BronzeLoader, read_table
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.tables import read_table
 from ingestion.kafka.topics import ensure_topics
 from ingestion.lake import TEMP_PREFIX, Lake
 from ingestion.local_services.kafka import LocalKafka

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.bronze import BronzeLoader
+from ingestion.bronze.loader import BronzeLoader
 from ingestion.lake import Lake, ObjectConflict
 from ingestion.landing import LandingWriter, next_offsets, object_key, parse_object_key, split_lines
 from ingestion.settings import Settings

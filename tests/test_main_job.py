@@ -13,7 +13,7 @@ import dbt_support as support
 import pytest
 
 from emulator.posting import PostingPlan, pick_indexes
-from ingestion.bronze import read_table
+from ingestion.bronze.tables import read_table
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake
 from ingestion.landing import split_lines

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.bronze import LEDGER, read_table
+from ingestion.bronze.tables import LEDGER, read_table
 from ingestion.lake import Lake, ObjectConflict
 from ingestion.landing import LandingWriter, next_offsets, object_key, parse_object_key, split_lines
 from ingestion.local_services.aws import LocalAWS

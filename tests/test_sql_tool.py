@@ -34,7 +34,7 @@ import pytest
 from deltalake import write_deltalake
 
 from ingestion import sql_console
-from ingestion.bronze import stream_entity_schema, stream_table
+from ingestion.bronze.tables import stream_entity_schema, stream_table
 from ingestion.errors import PinpipeError
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
 from ingestion.warehouse import BRONZE_TABLES, WarehouseReader

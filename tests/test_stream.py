@@ -33,7 +33,8 @@ from deltalake import DeltaTable
 from emulator.generate import generate_source_db
 from emulator.sinks.kinesis import MAX_BATCH_RECORDS, KinesisSink, batches
 from emulator.source import Event, EventSource
-from ingestion.bronze import BronzeLoader, stream_table
+from ingestion.bronze.loader import BronzeLoader
+from ingestion.bronze.tables import stream_table
 from ingestion.kinesis import ensure_streams, kinesis_client
 from ingestion.lake import Lake
 from ingestion.local_services.aws import LocalAWS

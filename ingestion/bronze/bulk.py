@@ -1,6 +1,6 @@
 """Bulk parsing of a landing object for the bronze loader: every line typed at once by Arrow.
 
-The per-line path (``parse_record`` in ingestion/bronze.py) decides, for every record, whether it
+The per-line path (``parse_record`` in ingestion/bronze/records.py) decides, for every record, whether it
 loads and what bronze stores. This module reaches the same rows for the common case without a Python
 object per record: pyarrow's JSON reader parses the whole object against the entity's wire types,
 and Arrow kernels turn the typed columns into bronze text. A line goes to the per-line path instead
