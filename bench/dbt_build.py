@@ -54,7 +54,8 @@ from emulator.sinks import open_sink
 from emulator.source import EventSource
 from ingestion.bronze.loader import BronzeLoader
 from ingestion.settings import PROJECT_ROOT, Settings
-from ingestion.warehouse import BRONZE_TABLES, DBT_PROJECT, ROUTINE_BUILD, dbt_environment
+from pinpipe.warehouse.dbt_runner import DBT_PROJECT, ROUTINE_BUILD, dbt_environment
+from pinpipe.warehouse.reader import BRONZE_TABLES
 
 BIN = Path(sys.executable).parent
 NODE_KINDS = ("model.", "test.", "unit_test.", "operation.")

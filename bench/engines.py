@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dbt_build import Project, make_lake
 
-from ingestion.warehouse import DBT_PROJECT, ROUTINE_BUILD, dbt_environment
+from pinpipe.warehouse.dbt_runner import DBT_PROJECT, ROUTINE_BUILD, dbt_environment
 
 
 def main() -> None:

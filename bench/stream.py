@@ -33,7 +33,8 @@ from ingestion.lake import Lake
 from ingestion.local_services.aws import LocalAWS
 from ingestion.settings import PROJECT_ROOT, Settings
 from ingestion.stream import StreamIngestion
-from ingestion.warehouse import WarehouseReader, run_dbt
+from pinpipe.warehouse.dbt_runner import run_dbt
+from pinpipe.warehouse.reader import WarehouseReader
 
 
 def pin(index: int) -> bytes:

@@ -63,7 +63,7 @@ if CONFIG.pool:
 def source_freshness() -> None:
     """``dbt source freshness`` on bronze (watcher execution; local execution has a task per source):
     fails when a source's newest record is older than its ``error_after``, warns after ``warn_after``."""
-    from ingestion.warehouse import run_dbt  # see "Deferred imports" above
+    from pinpipe.warehouse.dbt_runner import run_dbt  # see "Deferred imports" above
 
     run_dbt(CONFIG.settings, ["source", "freshness"])
 

@@ -27,24 +27,19 @@ import click
 
 from emulator.posting import PostingPlan
 from emulator.sinks import SINKS
-from ingestion import locks, sql_console
+from ingestion import locks
 from ingestion.errors import PinpipeError
 from ingestion.local_services.aws import LocalAWS, exports
 from ingestion.local_services.kafka import broker_status, start_background, stop_background
 from ingestion.local_services.processes import LocalServiceError
 from ingestion.settings import Settings
-from ingestion.warehouse import (
-    GOLD_QUESTIONS,
-    WarehouseReader,
-    gold_report,
-    live_report,
-    printable,
-    run_dbt,
-)
 from pinpipe import __version__, pipeline
 from pinpipe.report import data as report_data
 from pinpipe.report import html as report_html
 from pinpipe.report import text as report_text
+from pinpipe.warehouse import sql_console
+from pinpipe.warehouse.dbt_runner import run_dbt
+from pinpipe.warehouse.reader import GOLD_QUESTIONS, WarehouseReader, gold_report, live_report, printable
 
 NOT_RUNNING = 3
 """Exit code of a status command whose service is not running (the LSB init-script convention)."""

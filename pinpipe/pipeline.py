@@ -29,9 +29,10 @@ from ingestion.lake import Lake
 from ingestion.landing import landed_indexes
 from ingestion.locks import WriterLock
 from ingestion.settings import INDEX_FIELD, Settings
-from ingestion.warehouse import ROUTINE_BUILD, gold_report, gold_row_counts, run_dbt
 from pinpipe.report.data import read_report
 from pinpipe.report.html import write_html
+from pinpipe.warehouse.dbt_runner import ROUTINE_BUILD, run_dbt
+from pinpipe.warehouse.reader import gold_report, gold_row_counts
 
 if TYPE_CHECKING:  # the kafka extra; imported where a step needs it
     from ingestion.kafka.landing import LandingReport

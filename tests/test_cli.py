@@ -17,9 +17,9 @@ import pytest
 
 from emulator.posting import PostingPlan
 from ingestion.settings import Settings
-from ingestion.warehouse import GOLD_QUESTIONS
 from pinpipe import __version__, pipeline
 from pinpipe.cli import NOT_RUNNING, cli
+from pinpipe.warehouse.reader import GOLD_QUESTIONS
 
 PINPIPE = Path(sys.executable).with_name("pinpipe")
 

@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from ingestion.bronze.records import render
 from ingestion.settings import INDEX_FIELD, SOURCE_FIELDS, Settings
 from ingestion.stream import StreamIngestion
-from ingestion.warehouse import WarehouseReader
+from pinpipe.warehouse.reader import WarehouseReader
 
 pytestmark = pytest.mark.slow
 

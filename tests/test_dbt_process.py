@@ -22,10 +22,10 @@ import duckdb
 import psutil
 import pytest
 
-from ingestion import warehouse
 from ingestion.errors import PinpipeError
 from ingestion.locks import FileLock, LockHeld
 from ingestion.settings import Settings
+from pinpipe.warehouse import dbt_runner as warehouse
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; prctl")
 

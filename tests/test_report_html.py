@@ -31,10 +31,10 @@ import yaml
 from deltalake import DeltaTable
 
 from ingestion.settings import Settings
-from ingestion.warehouse import BRONZE_TABLES, GOLD_QUESTIONS, printable
 from pinpipe import pipeline
 from pinpipe.report import data as report_data
 from pinpipe.report.text import plain
+from pinpipe.warehouse.reader import BRONZE_TABLES, GOLD_QUESTIONS, printable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PINPIPE = Path(sys.executable).with_name("pinpipe")

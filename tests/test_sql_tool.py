@@ -33,11 +33,11 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from ingestion import sql_console
 from ingestion.bronze.tables import stream_entity_schema, stream_table
 from ingestion.errors import PinpipeError
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
-from ingestion.warehouse import BRONZE_TABLES, WarehouseReader
+from pinpipe.warehouse import sql_console
+from pinpipe.warehouse.reader import BRONZE_TABLES, WarehouseReader
 
 PINPIPE = Path(sys.executable).with_name("pinpipe")
 ANALYTICS_MD = support.REPO_ROOT / "docs" / "analytics.md"

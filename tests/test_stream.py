@@ -472,7 +472,7 @@ def test_checkpoint_lives_in_the_commit_info(stream_settings: Settings) -> None:
 
 def _dbt(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     from ingestion.settings import PROJECT_ROOT
-    from ingestion.warehouse import dbt_environment, dbt_executable
+    from pinpipe.warehouse.dbt_runner import dbt_environment, dbt_executable
 
     return subprocess.run(
         [dbt_executable(), *args, "--project-dir", "dbt_project", "--profiles-dir", "."],
@@ -489,7 +489,7 @@ def _dbt(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_put_record_appears_in_the_live_views(stream_settings: Settings) -> None:
-    from ingestion.warehouse import WarehouseReader
+    from pinpipe.warehouse.reader import WarehouseReader
 
     client = kinesis_client()
     ensure_streams(client, stream_settings)

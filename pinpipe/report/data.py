@@ -17,9 +17,9 @@ import duckdb
 
 from ingestion.errors import PinpipeError
 from ingestion.settings import Settings
-from ingestion.warehouse import (
+from pinpipe.warehouse.dbt_runner import BUILDS_TABLE
+from pinpipe.warehouse.reader import (
     BRONZE_TABLES,
-    BUILDS_TABLE,
     GOLD_QUESTIONS,
     GOLD_SCHEMA,
     WarehouseReader,

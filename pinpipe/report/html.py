@@ -20,9 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ingestion.warehouse import printable
 from pinpipe import __version__
 from pinpipe.report.data import Answer, Freshness, Health, Report
+from pinpipe.warehouse.reader import printable
 
 CHART_BARS = 30
 """Bars per chart at most (the first rows in the answer's order); the table beside holds every row."""

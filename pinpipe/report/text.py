@@ -1,6 +1,6 @@
 """The report's text formats: text (the compact view the main job prints), csv, json and markdown.
 
-* ``text``: :func:`ingestion.warehouse.gold_report`, the first ``rows`` rows of each answer.
+* ``text``: :func:`pinpipe.warehouse.reader.gold_report`, the first ``rows`` rows of each answer.
 * ``json``: one object keyed by gold table, each ``{"title", "columns", "rows"}`` (rows as arrays;
   timestamps as ISO text); ASCII-only, so no control character of the data reaches a terminal.
 * ``csv``: with one question, that table as plain CSV (a header row, then the rows); with several,
@@ -22,8 +22,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ingestion.warehouse import printable
 from pinpipe.report.data import Answer, Answers
+from pinpipe.warehouse.reader import printable
 
 FORMATS = ("text", "csv", "json", "markdown")
 

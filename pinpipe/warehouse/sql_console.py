@@ -2,7 +2,7 @@
 DuckDB process (Harlequin's, the DuckDB CLI's), and one read-only query run with it.
 
 On DuckDB the warehouse's ``bronze.<table>`` views select from ``<database>_bronze_<table>_df``, a
-relation that dbt-duckdb's delta plugin (and :class:`~ingestion.warehouse.WarehouseReader`) registers
+relation that dbt-duckdb's delta plugin (and :class:`~pinpipe.warehouse.reader.WarehouseReader`) registers
 per process from a Delta table's current version. A process without Python gets the same relations
 from :func:`init_script`: one TEMP view per bronze table over the Parquet data files of the table's
 current version, with the table's columns and types. Temporary views live in the session's own
@@ -29,7 +29,7 @@ from deltalake.exceptions import TableNotFoundError
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake
 from ingestion.settings import Settings
-from ingestion.warehouse import BRONZE_TABLES, connect_read_only, printable
+from pinpipe.warehouse.reader import BRONZE_TABLES, connect_read_only, printable
 
 UNSUPPORTED_READER_FEATURES = frozenset({"columnMapping", "deletionVectors"})
 """Delta features whose tables are not plain Parquet files (bronze writes none of them)."""

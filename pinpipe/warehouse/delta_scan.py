@@ -7,7 +7,7 @@ group of ~250,000 rows, so on a 10-million-post day that read-ahead alone held ~
 Arrow buffers beside DuckDB's own memory (outside its ``memory_limit``). :func:`bounded_dataset` wraps
 the dataset so that every scanner reads one file and one batch ahead, in batches of 32,768 rows: the
 same rows, the same pushdown, well under 1 GB of Arrow memory. Used by dbt (the ``delta`` plugin of
-profiles.yml, :mod:`ingestion.dbt_delta_plugin`) and by the report's WarehouseReader.
+profiles.yml, :mod:`pinpipe.warehouse.dbt_delta_plugin`) and by the report's WarehouseReader.
 """
 
 from __future__ import annotations

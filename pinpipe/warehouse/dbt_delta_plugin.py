@@ -1,6 +1,6 @@
 """dbt-duckdb's ``delta`` plugin with a bounded Arrow read-ahead (profiles.yml: ``module:
-ingestion.dbt_delta_plugin``, ``alias: delta``): the same registration of each bronze Delta table's
-current version behind a view, its dataset wrapped by :func:`ingestion.delta_scan.bounded_dataset`."""
+pinpipe.warehouse.dbt_delta_plugin``, ``alias: delta``): the same registration of each bronze Delta table's
+current version behind a view, its dataset wrapped by :func:`pinpipe.warehouse.delta_scan.bounded_dataset`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins.delta import Plugin as DeltaPlugin
 
-from ingestion.delta_scan import bounded_dataset
+from pinpipe.warehouse.delta_scan import bounded_dataset
 
 
 class Plugin(DeltaPlugin):
