@@ -1,4 +1,9 @@
-"""Bronze loader: raw landing objects → Delta tables under ``<lake>/bronze/``.
+"""Bronze: raw landing objects → Delta tables under ``<lake>/bronze/``.
+
+The rooms: ``tables`` (the tables' schemas, reading a table), ``records`` (a record's bytes to a row
+or a quarantine reason: the key contract below), ``batch`` (what one load gathers), ``identity`` (new,
+repeat or conflict), ``loader`` (:class:`~ingestion.bronze.loader.BronzeLoader`, compaction) and
+``bulk`` (the bulk parser).
 
 Bronze keeps everything that arrived and interprets nothing (docs/architecture.md):
 
@@ -26,9 +31,11 @@ Text: a UTF-8 byte order mark at the start of a record value (so at the start of
 dropped, not quarantined. Bytes that are not UTF-8 and a JSON string escape that is a lone surrogate
 (``"\\ud83d"``, half an emoji: no UTF-8 text can hold it) are quarantined as ``not_utf8``.
 
-Exactly once: an object whose (key, size) is in the ledger is skipped; records whose
-(topic, partition, offset) are already in bronze (an object rewritten after a crash, overlapping
-objects) are dropped before the append. One loader per lake at a time (one writer per table): a load
+Exactly once: an object whose (key, size) is in the ledger is skipped. A record's delivery identity
+is its topic incarnation (``_topic_id``), partition and offset: one that bronze already holds with the
+same bytes (an object rewritten after a crash, overlapping objects) is dropped before the append; one
+it holds with other bytes is quarantined as ``offset_conflict`` (``identity.py``;
+docs/data-contract.md, "Delivery identity"). One loader per lake at a time (one writer per table): a load
 holds the lake's ``bronze`` lock (ingestion/locks.py).
 A commit builds every table of the batch before it writes the first one, so a record never stops a
 load half-way; the ledger is written last, so a load that stops between two writes (an I/O error)
