@@ -11,7 +11,8 @@ Bronze keeps everything that arrived and interprets nothing (docs/architecture.m
   text (a JSON string as is, a number as its JSON text, ``null`` as NULL, an object or array as its
   JSON text), the original JSON line in ``_raw_json`` (so unknown fields are never lost) and lineage:
   ``_source`` (kafka/kinesis), ``_topic``, ``_partition``, ``_offset``, ``_landing_object``,
-  ``_ingested_at``. An integer of any size keeps all its digits (never a float's approximation).
+  ``_ingested_at``, ``_topic_id``; and ``_json_types``, each field's JSON type as delivered. An
+  integer of any size keeps all its digits (never a float's approximation).
 * ``bronze/quarantine``: every record that is not a JSON object whose index keeps the key contract
   (below), or that is not valid UTF-8 / Unicode, with the reason, its raw bytes and the same lineage.
   The rest of its object still loads.

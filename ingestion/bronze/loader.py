@@ -80,7 +80,7 @@ class BronzeLoader:
         """Gives ``_ingested_at`` of a commit (tests replay old loads with a fixed clock)."""
         self._last_stamp: datetime | None = None
         self.loader = loader or settings.bronze_loader
-        """``bulk`` or ``per-line`` (see the module docstring); both load the same rows."""
+        """``bulk`` or ``per-line`` (the package docstring, "Two parsers"); both load the same rows."""
         if self.loader not in LOADERS:
             raise PinpipeError(f"bronze loader {self.loader!r}: expected one of {', '.join(LOADERS)}")
         self.batch_records = settings.bronze_batch_records or BATCH_RECORDS[self.loader]
@@ -498,9 +498,9 @@ class BronzeLoader:
         return result
 
     def _held(self, tables: dict[str, pa.Table], narrow: pa.Table) -> pa.Table:
-        """Identity columns (as :func:`_narrow` gives them) of the rows bronze holds that may share an
-        identity with the batch's: per topic and partition of the batch, those within its offset
-        range there; and the lines of its unrecognised objects."""
+        """Identity columns (as :func:`~ingestion.bronze.identity._narrow` gives them) of the rows
+        bronze holds that may share an identity with the batch's: per topic and partition of the
+        batch, those within its offset range there; and the lines of its unrecognised objects."""
         terms: list[pc.Expression] = []
         known = narrow.filter(pc.greater_equal(narrow["_partition"], 0))
         if known.num_rows:

@@ -24,8 +24,9 @@ KEY_CONTRACT = (
     "the index is a JSON integer, or a JSON string of ASCII digits with an optional leading '-', "
     "whose value lies within the signed 64-bit range -2^63 .. 2^63-1"
 )
-"""What bronze accepts as a record's index (``index`` of pin, ``ind`` of geo and user); see the module
-docstring. Everything else goes to quarantine as ``bad_index`` (or ``missing_index``)."""
+"""What bronze accepts as a record's index (``index`` of pin, ``ind`` of geo and user); see the package
+docstring (ingestion/bronze/__init__.py). Everything else goes to quarantine as ``bad_index`` (or
+``missing_index``)."""
 
 _KEY_TEXT = re.compile(r"-?[0-9]+")
 _ROUNDED = float(2**63)
@@ -192,7 +193,7 @@ def source_columns(records: list[dict[str, Any]], entity: str) -> dict[str, Any]
 
 
 def json_type(value: Any) -> str:
-    """The ``_json_types`` character of one parsed JSON value (see JSON_TYPES_FIELD)."""
+    """The ``_json_types`` character of one parsed JSON value (see ``tables.JSON_TYPES_FIELD``)."""
     if value is None:
         return "n"
     code = JSON_TYPE_CODES.get(value.__class__)

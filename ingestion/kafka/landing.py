@@ -20,7 +20,7 @@ broker that goes away during a drain is waited for at most ``outage_timeout`` se
 run waits for it). Poison records never stop the loop: every value is landed as it came (a value
 with a newline byte as its own ``.bin`` object) and the bronze loader quarantines what is not JSON.
 
-The rules live here; the client is behind :class:`ingestion.kafka.clients.LandingConsumer`
+The rules live here; the client is behind :class:`ingestion.kafka.roles.LandingConsumer`
 (confluent-kafka where installed, else kafka-python; setting ``kafka_client``), which hands over
 records in runs of contiguous offsets per partition, so the landing costs little per record.
 """
@@ -426,7 +426,7 @@ class KafkaLanding:
         self._committed.update(offsets)
         self.report.commits += 1
 
-    # -- rebalance hooks (ingestion.kafka.clients.RebalanceHooks), called by the consumer ------------
+    # -- rebalance hooks (ingestion.kafka.roles.RebalanceHooks), called by the consumer ------------
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         """New partitions: their committed offsets are read by the client; start afresh."""

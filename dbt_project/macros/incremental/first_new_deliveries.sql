@@ -1,7 +1,7 @@
 {#-
     The first delivery of each index a batch staging model has to add (described in
     macros/_macros.yml). One row per index: the earliest _ingested_at, then the lowest (_topic,
-    _partition, _offset). An incremental run reads only the deliveries ingested since the latest
+    _topic_id, _partition, _offset). An incremental run reads only the deliveries ingested since the latest
     _ingested_at in silver less `pinpipe_incremental_lookback_hours` (a safety margin), of indexes
     silver does not hold yet. The index is typed with try_cast (bronze accepts only indexes that
     cast, this is belt and braces); a row whose index is negative or does not cast is left out.
