@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     kafka_outage_timeout: float = Field(
         default=120.0, gt=0, description="Kafka landing: a drain fails after this long without progress."
     )
+    kafka_session_timeout_ms: int = Field(
+        default=6_000,
+        ge=6_000,
+        le=300_000,
+        description="Kafka landing: ms after which a silent group member is replaced (broker minimum).",
+    )
     kafka_compression: str = Field(default="lz4", description="Producer compression: lz4, gzip, zstd, none.")
     kafka_client: str = Field(
         default="auto", description="Kafka client: auto (confluent when installed), confluent, kafka-python."

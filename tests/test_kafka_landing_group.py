@@ -63,17 +63,33 @@ def produce(settings: Settings, per_topic: int) -> int:
     return per_topic * len(settings.topics)
 
 
+HOLD_SESSION_TIMEOUT_MS = 120_000
+"""The session timeout of the members of a test that holds one (SIGSTOP) while another joins: longer
+than any start-up of the newcomer on a loaded machine, so the held member is never evicted."""
+
+
+def group_state(settings: Settings) -> str:
+    """The consumer group's state at the coordinator (``Stable``, ``PreparingRebalance``, ...)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        group = admin.describe_groups([settings.kafka_group])[settings.kafka_group]
+    finally:
+        admin.close()
+    return str(group["group_state"])
+
+
 def hold_while_another_joins(member: Landing, settings: Settings, mode: str) -> Landing:
-    """Start another member while ``member`` is held (SIGSTOP) in the middle of its work, release it
-    once the newcomer is connected (a few seconds, within the 6 s session timeout): the group then
-    rebalances while ``member`` has records in hand, whatever the speed of the client."""
+    """Start another member while ``member`` is held (SIGSTOP) in the middle of its work, and release
+    it once the coordinator has the newcomer's JoinGroup (the group leaves ``Stable``): the group then
+    rebalances while ``member`` has records in hand, whatever the speed of the client or the machine.
+    The members' session timeout (HOLD_SESSION_TIMEOUT_MS) outlasts the hold."""
+    assert settings.kafka_session_timeout_ms >= HOLD_SESSION_TIMEOUT_MS
     member.signal(signal.SIGSTOP)
     try:
         newcomer = landing_process(settings, mode)
-        deadline = time.monotonic() + 4
-        while "kafka landing: " not in newcomer.text() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)  # its JoinGroup reaches the coordinator
+        deadline = time.monotonic() + HOLD_SESSION_TIMEOUT_MS / 1000 / 2
+        while group_state(settings) == "Stable" and newcomer.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         member.signal(signal.SIGCONT)
     return newcomer
@@ -141,6 +157,7 @@ def test_two_drains_in_one_group_land_every_record_once(
         partitions=6,
         flush_records=4_000 if kafka_client == "kafka-python" else 1_000,
         flush_seconds=30,
+        kafka_session_timeout_ms=HOLD_SESSION_TIMEOUT_MS,
     )
     # 450,000 records with kafka-python; 150,000 with confluent-kafka (the rebalance happens as surely,
     # the first member being held mid-drain while the second joins; the landing is 3x faster anyway).
@@ -226,7 +243,10 @@ def test_drain_against_a_dead_broker_fails_fast_with_one_line(tmp_path: Path, ka
     )
     elapsed = time.monotonic() - started
     assert done.returncode != 0, done.stderr
-    assert 9 < elapsed < 15, f"took {elapsed:.1f}s"  # the 10 s timeout, not an instant failure
+    # At least the 10 s bootstrap timeout (not an instant failure); the upper bound only tells a bounded
+    # wait from a hang (the clients' own retries last minutes): generous, as a loaded machine starts
+    # Python slowly (15 s was once exceeded beside another test run)
+    assert 9 < elapsed < 45, f"took {elapsed:.1f}s"
     lines = [line for line in done.stderr.splitlines() if not line.startswith("kafka landing: ")]
     assert len(lines) == 1, done.stderr  # (the step's start line aside)
     assert lines[0].startswith("pinpipe: error: ") and settings.kafka_bootstrap in lines[0], lines

@@ -105,6 +105,7 @@ class Landing:
             "PINPIPE_KAFKA_CLIENT": settings.kafka_client,
             "PINPIPE_FLUSH_RECORDS": str(settings.flush_records),
             "PINPIPE_FLUSH_SECONDS": str(settings.flush_seconds),
+            "PINPIPE_KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka_session_timeout_ms),
             "PINPIPE_LOG_LEVEL": "INFO",
         }
         with self.log.open("w") as err:

@@ -87,7 +87,7 @@ def consumer_config(settings: Settings, client_id: str, timeout: float) -> dict[
         "queued.max.messages.kbytes": 16 * 1024,
         "max.partition.fetch.bytes": CONSUMER["max_partition_fetch_bytes"],
         "fetch.max.bytes": CONSUMER["fetch_max_bytes"],
-        "session.timeout.ms": CONSUMER["session_timeout_ms"],
+        "session.timeout.ms": settings.kafka_session_timeout_ms,
         "heartbeat.interval.ms": CONSUMER["heartbeat_interval_ms"],
         "reconnect.backoff.max.ms": CONSUMER["reconnect_backoff_max_ms"],
         "socket.timeout.ms": max(10, int(timeout * 1000)),

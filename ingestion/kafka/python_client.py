@@ -129,7 +129,7 @@ class KafkaPythonLandingConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 bootstrap_timeout_ms=self._timeout_ms,
-                **CONSUMER,
+                **{**CONSUMER, "session_timeout_ms": settings.kafka_session_timeout_ms},
             )
         except KafkaError as exc:
             raise PinpipeError(

@@ -42,7 +42,7 @@ CONSUMER: dict[str, Any] = {
     "fetch_max_bytes": 64 * 1024 * 1024,
     "max_poll_records": 5_000,
     "reconnect_backoff_max_ms": 2_000,
-    "session_timeout_ms": 6_000,  # the broker minimum: a crashed member is replaced fast
+    "session_timeout_ms": 6_000,  # Settings.kafka_session_timeout_ms (default the broker minimum)
     "heartbeat_interval_ms": 2_000,
 }
 """The landing consumer's fetch and group settings, for both clients (kafka-python's names)."""
