@@ -234,7 +234,13 @@ def test_two_consumers_share_partitions_through_a_rebalance(
     while not any(True for _ in lake.list("raw/")) and time.monotonic() < deadline:
         time.sleep(0.05)
     second = landing_process(settings, "--follow")  # joins while records keep coming: a rebalance
-    for _ in range(4):
+    # Records keep coming until the second member holds partitions (an event: its start-up takes what
+    # it takes), then a little longer, so that both have records to land.
+    deadline = time.monotonic() + 120
+    while "kafka landing: assigned" not in second.text() and time.monotonic() < deadline:
+        time.sleep(1)
+        indexes += produce_events(settings, 2_000)
+    for _ in range(2):
         time.sleep(1)
         indexes += produce_events(settings, 2_000)
     ends = end_offsets(settings)
