@@ -239,14 +239,11 @@ def test_drain_against_a_dead_broker_fails_fast_with_one_line(tmp_path: Path, ka
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # a hang (the clients' own retries never end) fails here, however loaded the machine
     )
     elapsed = time.monotonic() - started
     assert done.returncode != 0, done.stderr
-    # At least the 10 s bootstrap timeout (not an instant failure); the upper bound only tells a bounded
-    # wait from a hang (the clients' own retries last minutes): generous, as a loaded machine starts
-    # Python slowly (15 s was once exceeded beside another test run)
-    assert 9 < elapsed < 45, f"took {elapsed:.1f}s"
+    assert elapsed > 9, f"took {elapsed:.1f}s"  # the 10 s bootstrap timeout, not an instant failure
     lines = [line for line in done.stderr.splitlines() if not line.startswith("kafka landing: ")]
     assert len(lines) == 1, done.stderr  # (the step's start line aside)
     assert lines[0].startswith("pinpipe: error: ") and settings.kafka_bootstrap in lines[0], lines
