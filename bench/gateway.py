@@ -22,6 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from devservices.aws import LocalAWS
+from devservices.kafka import LocalKafka
+from devservices.processes import free_ports
 from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, post_events
 from emulator.sinks import Sink
@@ -31,9 +34,6 @@ from emulator.sinks.kinesis import KinesisSink
 from emulator.source import EventSource
 from ingestion.kafka.topics import ensure_topics
 from ingestion.kinesis import ensure_streams, kinesis_client
-from ingestion.local_services.aws import LocalAWS
-from ingestion.local_services.kafka import LocalKafka
-from ingestion.local_services.processes import free_ports
 from ingestion.settings import PROJECT_ROOT, Settings
 
 

@@ -44,6 +44,7 @@ import confluent_kafka
 import kafka
 from confluent_kafka import Consumer, Producer
 
+from devservices.kafka import LocalKafka
 from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, pick_indexes, post_events
 from emulator.sinks.kafka import KafkaSink
@@ -52,7 +53,6 @@ from ingestion.bronze.loader import BronzeLoader
 from ingestion.kafka.confluent import POLL_RECORDS, consumer_config, producer_config
 from ingestion.kafka.landing import KafkaLanding
 from ingestion.kafka.topics import ensure_topics
-from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import ENTITIES, Settings
 
 DB_ROWS = 11_153

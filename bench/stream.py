@@ -27,10 +27,10 @@ from pathlib import Path
 import boto3
 import orjson
 
+from devservices.aws import LocalAWS
 from ingestion.bronze.loader import BronzeLoader
 from ingestion.kinesis import ensure_streams, kinesis_client, list_shards
 from ingestion.lake import Lake
-from ingestion.local_services.aws import LocalAWS
 from ingestion.settings import PROJECT_ROOT, Settings
 from ingestion.stream import StreamIngestion
 from pinpipe.warehouse.dbt_runner import run_dbt

@@ -53,6 +53,10 @@ SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
 """The wire contract: each entity's source columns, by their source names, in source order."""
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "dbt_project").is_dir()
+"""Whether this code runs from the repository (``make``, editable install) rather than an installed wheel,
+where PROJECT_ROOT is site-packages: then the data folder is ``data/`` of the current directory."""
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data" if IN_CHECKOUT else Path("data")
 _UID_RE = re.compile(r"^[0-9a-z][0-9a-z_-]{0,63}$")
 
 
@@ -88,7 +92,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PINPIPE_", extra="ignore", frozen=True)
 
-    data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Folder for local state.")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Folder for local state.")
     lake: str = Field(default="", description="Lake root: a local path or s3://bucket/prefix.")
     source_db_url: str = Field(default="", description="SQLAlchemy URL of the emulator's source DB.")
     warehouse: str = Field(default="", description="DuckDB warehouse file of the dbt duckdb target.")

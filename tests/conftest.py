@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ingestion.local_services.aws import LocalAWS
-from ingestion.local_services.kafka import LocalKafka
+from devservices.aws import LocalAWS
+from devservices.kafka import LocalKafka
 from ingestion.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -30,6 +30,7 @@ import pytest
 import sqlalchemy as sa
 from deltalake import DeltaTable, write_deltalake
 
+from devservices.kafka import LocalKafka
 from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, pick_indexes, post_events
 from emulator.schema import TABLES
@@ -37,7 +38,6 @@ from emulator.sinks.kafka import KafkaSink
 from emulator.sinks.lake import LakeSink
 from emulator.source import EventSource
 from ingestion.bronze.tables import read_table
-from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]

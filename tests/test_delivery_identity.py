@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from devservices.kafka import LocalKafka
 from ingestion.bronze.loader import BronzeLoader
 from ingestion.bronze.tables import LOADERS, read_table
 from ingestion.kafka.landing import KafkaLanding
 from ingestion.kafka.topics import ensure_topics, topic_ids
 from ingestion.lake import Lake
 from ingestion.landing import parse_object_key
-from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import Settings
 
 UID = "0a5040edb649"

@@ -29,6 +29,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.core.result import Err, Ok
 
+from devservices.aws import LocalAWS
+from devservices.kafka import LocalKafka
+from devservices.processes import free_ports
 from emulator.generate import generate_source_db
 from emulator.sinks.http import HttpSink
 from emulator.source import EventSource
@@ -40,9 +43,6 @@ from ingestion.kafka.landing import KafkaLanding
 from ingestion.kafka.topics import ensure_topics
 from ingestion.kinesis import ensure_streams, kinesis_client
 from ingestion.lake import Lake
-from ingestion.local_services.aws import LocalAWS
-from ingestion.local_services.kafka import LocalKafka
-from ingestion.local_services.processes import free_ports
 from ingestion.settings import ENTITIES, Settings
 from ingestion.stream import StreamIngestion
 

@@ -20,13 +20,13 @@ import pytest
 from kafka import KafkaAdminClient
 from test_kafka_pipeline import Landing, end_offsets, kafka_client, landed_objects, landing_process
 
+from devservices.kafka import LocalKafka
 from ingestion.errors import PinpipeError
 from ingestion.kafka.clients import open_producer
 from ingestion.kafka.landing import KafkaLanding
 from ingestion.kafka.topics import ensure_topics
 from ingestion.lake import Lake
 from ingestion.landing import parse_object_key, split_lines
-from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import Settings
 
 pytestmark = pytest.mark.kafka

@@ -18,6 +18,7 @@ import dbt_support as support
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from devservices.kafka import LocalKafka
 from emulator.generate import generate_source_db
 from emulator.posting import PostingPlan, pick_indexes, post_events
 from emulator.sinks.kafka import KafkaSink
@@ -26,7 +27,6 @@ from ingestion.bronze.loader import BronzeLoader
 from ingestion.bronze.tables import read_table
 from ingestion.kafka.topics import ensure_topics
 from ingestion.lake import TEMP_PREFIX, Lake
-from ingestion.local_services.kafka import LocalKafka
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
 
 pytestmark = pytest.mark.kafka

@@ -1,4 +1,4 @@
-"""The local Kafka broker of ``ingestion.local_services.kafka``, tested against a real Kafka 4 JVM.
+"""The local Kafka broker of ``devservices.kafka``, tested against a real Kafka 4 JVM.
 
 The module's broker is started once (jars fetched with Maven if not cached yet) and stopped at the end;
 restart and crash tests stop and start that same broker on its data directory.
@@ -19,16 +19,17 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-from ingestion.local_services.kafka import (
+from devservices.kafka import (
     KAFKA_VERSION,
     POM,
-    PROJECT_ROOT,
     LocalKafka,
     LocalServiceError,
     broker_status,
     fetch_kafka_jars,
     stop_background,
 )
+from devservices.processes import free_ports
+from ingestion.maven_jars import JarFetchError
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -197,14 +198,15 @@ def test_start_failure_raises_with_log_tail(tmp_path: Path, jars: Path) -> None:
 
 
 def test_command_line_start_status_stop(tmp_path: Path, jars: Path) -> None:
-    data_dir = tmp_path / "cli"
+    data_dir = tmp_path / "cli" / "kafka"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "ingestion.local_services.kafka", *args, "--data-dir", str(data_dir)]
-        return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        pinpipe = str(Path(sys.executable).with_name("pinpipe"))
+        command = [pinpipe, "--data-dir", str(data_dir.parent), "kafka", *args]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     try:
-        started = cli("start")
+        started = cli("start", "--port", str(free_ports(1)[0]))
         assert started.returncode == 0, started.stderr
         status = broker_status(data_dir)
         assert status.running and status.bootstrap_servers is not None
@@ -226,13 +228,13 @@ def test_fetch_is_cached_and_fails_clearly(
     bin_dir.mkdir()
     monkeypatch.setenv("PATH", str(bin_dir))
     assert fetch_kafka_jars(jars) == jars  # cached: no mvn needed
-    with pytest.raises(LocalServiceError, match="mvn is not on PATH"):
+    with pytest.raises(JarFetchError, match="mvn is not on PATH"):
         fetch_kafka_jars(tmp_path / "nomvn")
 
     fake = bin_dir / "mvn"
     fake.write_text("#!/bin/sh\necho '[ERROR] Could not resolve dependencies'\nexit 1\n")
     fake.chmod(0o755)
-    with pytest.raises(LocalServiceError, match="exit 1") as error:
+    with pytest.raises(JarFetchError, match="exit 1") as error:
         fetch_kafka_jars(tmp_path / "badmvn")
     assert "Could not resolve dependencies" in str(error.value)
     assert not (tmp_path / "badmvn").exists()

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from devservices.aws import LocalAWS
 from ingestion.bronze.tables import LEDGER, read_table
 from ingestion.lake import Lake, ObjectConflict
 from ingestion.landing import LandingWriter, next_offsets, object_key, parse_object_key, split_lines
-from ingestion.local_services.aws import LocalAWS
 from ingestion.locks import LOCKS_PREFIX, LockHeld, S3Lease, WriterLock
 from ingestion.settings import ENTITIES, Settings
 

@@ -30,6 +30,7 @@ import pytest
 from botocore.exceptions import ClientError
 from deltalake import DeltaTable
 
+from devservices.aws import LocalAWS
 from emulator.generate import generate_source_db
 from emulator.sinks.kinesis import MAX_BATCH_RECORDS, KinesisSink, batches
 from emulator.source import Event, EventSource
@@ -37,7 +38,6 @@ from ingestion.bronze.loader import BronzeLoader
 from ingestion.bronze.tables import stream_table
 from ingestion.kinesis import ensure_streams, kinesis_client
 from ingestion.lake import Lake
-from ingestion.local_services.aws import LocalAWS
 from ingestion.settings import ENTITIES, Settings
 from ingestion.stream import CHECKPOINT_KEY, StreamIngestion, landing_key, read_checkpoint
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import click
 
 from ingestion import locks
@@ -10,7 +12,37 @@ from pinpipe.cli.commands import aws, bronze, emulate, gateway, kafka, run, sour
 from pinpipe.cli.common import Context
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class WithPluginCommands(click.Group):
+    """The root group, which adds the commands of the ``pinpipe.commands`` entry points (a checkout's
+    devservices: the local Kafka broker and moto) when a command is first looked up, so importing
+    pinpipe never imports a plugin. A plugin group whose name pinpipe has is merged into it (``kafka
+    start`` beside ``kafka topics``)."""
+
+    _plugins_added = False
+
+    def _add_plugins(self) -> None:
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        for entry in entry_points(group="pinpipe.commands"):
+            plugin = entry.load()
+            existing = self.commands.get(entry.name)
+            if isinstance(existing, click.Group) and isinstance(plugin, click.Group):
+                for name, command in plugin.commands.items():
+                    existing.add_command(command, name)
+            else:
+                self.add_command(plugin, entry.name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._add_plugins()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugins()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=WithPluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="pinpipe")
 @click.option(
     "--data-dir",
@@ -44,7 +76,6 @@ cli.add_command(warehouse.report)
 cli.add_command(warehouse.live)
 cli.add_command(warehouse.sql)
 cli.add_command(kafka.kafka)
-cli.add_command(aws.aws)
 cli.add_command(aws.kinesis)
 cli.add_command(aws.stream)
 cli.add_command(gateway.gateway)

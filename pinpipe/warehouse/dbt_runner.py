@@ -1,6 +1,7 @@
 """Runs dbt on the project with the settings' environment, one writer at a time, and records each build.
 
-dbt always runs as ``dbt <command> --project-dir dbt_project --profiles-dir <repo root>`` with
+dbt always runs as ``dbt <command> --project-dir <project> --profiles-dir <profiles>`` (the checkout's
+``dbt_project/`` and ``profiles.yml``, or an installed package's copy: project_files.py) with
 PINPIPE_LAKE, PINPIPE_WAREHOUSE and PINPIPE_DBT_TARGET taken from the settings, in its own process (so
 its DuckDB connection is closed when it exits and analysts can open the file afterwards).
 """
@@ -31,13 +32,18 @@ from deltalake.exceptions import TableNotFoundError
 from ingestion.bronze.loader import BronzeLoader
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake, s3_storage_options
-from ingestion.local_services.processes import LocalServiceError
-from ingestion.local_services.spark import spark_environment
 from ingestion.locks import POLL_SECONDS, FileLock, LockHeld, waits_by_default
-from ingestion.settings import PROJECT_ROOT, Settings
+from ingestion.settings import Settings
+from pinpipe.warehouse.project_files import (
+    dbt_output_env,
+    dbt_profiles_dir,
+    dbt_project_dir,
+    dbt_work_dir,
+)
 from pinpipe.warehouse.reader import BRONZE_TABLES, LOCK_HOLDER, first_line, printable
+from pinpipe.warehouse.spark_session import spark_environment
 
-DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+DBT_PROJECT = dbt_project_dir()
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +67,10 @@ def dbt_executable() -> str:
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """The process environment for dbt: this one plus the settings' PINPIPE_* values."""
     env = {**os.environ, **settings.dbt_env(), "PINPIPE_DBT_TARGET": settings.dbt_target}
+    for key, value in dbt_output_env(settings.data_dir).items():
+        env.setdefault(key, value)
     if settings.dbt_target == "spark":
-        try:
-            env.update(spark_environment(settings.data_dir))
-        except LocalServiceError as exc:
-            raise PinpipeError(str(exc)) from None
+        env.update(spark_environment(settings.data_dir))
     if settings.lake.startswith("s3://"):
         # deltalake in the dbt process (the delta plugin) reads its S3 options from the environment:
         # the endpoint of an S3-compatible store, and AWS_ALLOW_HTTP for a plain-http one (moto).
@@ -99,7 +104,7 @@ def _run_dbt(settings: Settings, args: list[str], *, quiet: bool, lock: FileLock
         "--project-dir",
         str(DBT_PROJECT),
         "--profiles-dir",
-        str(PROJECT_ROOT),
+        str(dbt_profiles_dir()),
     ]
     if quiet:
         command.insert(1, "--quiet")
@@ -115,7 +120,7 @@ def _run_dbt(settings: Settings, args: list[str], *, quiet: bool, lock: FileLock
         completed = subprocess.run(
             command,
             env=env,
-            cwd=PROJECT_ROOT,
+            cwd=dbt_work_dir(settings.data_dir),
             check=False,
             stderr=sys.stderr,
             pass_fds=() if lock is None else (lock.fileno(),),

@@ -1,54 +1,16 @@
-"""`pinpipe kafka`: the local broker, the topics, and the Kafka landing."""
+"""`pinpipe kafka`: the topics and the Kafka landing (a checkout adds the local broker: devservices/)."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ingestion.errors import PinpipeError
-from ingestion.local_services.kafka import broker_status, start_background, stop_background
-from ingestion.local_services.processes import LocalServiceError
 from pinpipe import pipeline
-from pinpipe.cli.common import NOT_RUNNING, TERMINAL, Context, info, stop_on_signals
+from pinpipe.cli.common import TERMINAL, Context, stop_on_signals
 
 
 @click.group()
 def kafka() -> None:
-    """Kafka: a local broker for development, topics, and the landing consumer."""
-
-
-@kafka.command("start")
-@click.option("--port", type=int, default=9092, show_default=True, help="Client port on 127.0.0.1.")
-@click.pass_obj
-def kafka_start(obj: Context, port: int) -> None:
-    """Start a local single-node Kafka (jars from Maven Central, data in <data-dir>/kafka)."""
-    settings = obj.settings()
-    try:
-        broker = start_background(settings.data_dir / "kafka", port=port)
-    except LocalServiceError as exc:
-        raise PinpipeError(str(exc)) from None
-    click.echo(f"kafka running (pid {broker.pid}) at {broker.bootstrap_servers}")
-    if broker.bootstrap_servers != settings.kafka_bootstrap:
-        info(f"set PINPIPE_KAFKA_BOOTSTRAP={broker.bootstrap_servers} for the other commands")
-
-
-@kafka.command("stop")
-@click.pass_obj
-def kafka_stop(obj: Context) -> None:
-    """Stop the local Kafka of <data-dir>/kafka."""
-    stopped = stop_background(obj.settings().data_dir / "kafka")
-    click.echo("kafka stopped" if stopped else "kafka was not running")
-
-
-@kafka.command("status")
-@click.pass_obj
-def kafka_status(obj: Context) -> None:
-    """Whether the local Kafka runs, and where; exit code 3 when it does not."""
-    status = broker_status(obj.settings().data_dir / "kafka")
-    click.echo(f"kafka {status.describe()}")
-    if not status.running:
-        sys.exit(NOT_RUNNING)
+    """Kafka: topics and the landing consumer."""
 
 
 @kafka.command("topics")

@@ -1,7 +1,7 @@
 """Jars from Maven Central, fetched once with ``mvn dependency:copy-dependencies`` and cached.
 
-Used for the Kafka broker (``scripts/kafka/pom.xml``) and for Delta Lake on Spark
-(``scripts/spark/pom.xml``). The jars land in a staging folder first and a marker file is written after
+Used for Delta Lake on Spark (``pinpipe/warehouse/spark/pom.xml``) and for the development Kafka
+broker (``scripts/kafka/pom.xml``). The jars land in a staging folder first and a marker file is written after
 success, so an interrupted fetch never leaves a half-filled cache behind, and a cached folder is
 returned at once without Maven.
 """
@@ -13,9 +13,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ingestion.local_services.processes import LocalServiceError
+from ingestion.errors import PinpipeError
 
 MARKER = ".fetched"
+
+
+class JarFetchError(PinpipeError):
+    """Maven is missing, or it could not fetch the jars; the message says why."""
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -32,7 +36,7 @@ def fetch_jars(pom: Path, target: Path, what: str, expect: str, properties: dict
         return target
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise LocalServiceError(f"mvn is not on PATH: install Maven (apt-get install maven) to fetch {what}")
+        raise JarFetchError(f"mvn is not on PATH: install Maven (apt-get install maven) to fetch {what}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -43,9 +47,9 @@ def fetch_jars(pom: Path, target: Path, what: str, expect: str, properties: dict
         )
         if result.returncode != 0:
             output = _tail(result.stdout + result.stderr) or "(no output)"
-            raise LocalServiceError(f"mvn failed (exit {result.returncode}) fetching {what} jars:\n{output}")
+            raise JarFetchError(f"mvn failed (exit {result.returncode}) fetching {what} jars:\n{output}")
         if not any(staging.glob(expect)):
-            raise LocalServiceError(f"mvn succeeded but copied no {expect} into {staging}")
+            raise JarFetchError(f"mvn succeeded but copied no {expect} into {staging}")
         (staging / MARKER).write_text(f"{what}\n", encoding="utf-8")
         _install(staging, target)
     finally:

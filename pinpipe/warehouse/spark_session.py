@@ -5,7 +5,7 @@ settings below through `server_side_parameters`, read from the environment that
 :func:`spark_environment` returns (and `pinpipe dbt --target spark` sets):
 
 - ``PINPIPE_SPARK_JARS``: the Delta Lake jars, fetched from Maven Central once with
-  ``scripts/spark/pom.xml`` (:func:`fetch_delta_jars`) and cached in ``data/cache/``;
+  ``pinpipe/warehouse/spark/pom.xml`` (:func:`fetch_delta_jars`) and cached in ``data/cache/``;
 - ``PINPIPE_SPARK_HOME``: where the session keeps its Hive metastore (embedded Derby: one process at a
   time) and its warehouse folder (``<data_dir>/spark``);
 - ``SPARK_LOCAL_IP=127.0.0.1`` (and the profile binds the driver to 127.0.0.1: nothing listens on other
@@ -16,17 +16,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingestion.local_services.maven import fetch_jars
-from ingestion.settings import PROJECT_ROOT
+from ingestion.maven_jars import fetch_jars
+from ingestion.settings import DEFAULT_DATA_DIR
+from pinpipe.warehouse.project_files import SPARK_FILES
 
 DELTA_VERSION = "4.4.0"
-POM = PROJECT_ROOT / "scripts" / "spark" / "pom.xml"
-CONF_DIR = PROJECT_ROOT / "scripts" / "spark" / "conf"
+POM = SPARK_FILES / "pom.xml"
+CONF_DIR = SPARK_FILES / "conf"
 
 
 def fetch_delta_jars(cache_dir: Path | None = None, version: str = DELTA_VERSION) -> list[Path]:
     """The Delta Lake jars for Spark (fetched with Maven on first use)."""
-    target = cache_dir or PROJECT_ROOT / "data" / "cache" / f"delta-{version}"
+    target = cache_dir or DEFAULT_DATA_DIR / "cache" / f"delta-{version}"
     folder = fetch_jars(POM, target, f"Delta Lake {version}", "delta-spark_*.jar", {"delta.version": version})
     return sorted(folder.glob("*.jar"))
 

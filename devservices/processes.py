@@ -9,11 +9,13 @@ import socket
 import time
 from pathlib import Path
 
+from ingestion.errors import PinpipeError
+
 HOST = "127.0.0.1"
 """Every local service binds this address only."""
 
 
-class LocalServiceError(RuntimeError):
+class LocalServiceError(PinpipeError):
     """A local service could not be fetched, started or stopped; the message says why."""
 
 

@@ -16,7 +16,6 @@ routing new records to it, and a closed shard never reports its end; iterators n
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import subprocess
@@ -24,12 +23,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from ingestion.local_services.processes import (
+from devservices.processes import (
     HOST,
     LocalServiceError,
     command_line,
@@ -164,31 +162,3 @@ class LocalAWS:
 def exports(aws: LocalAWS) -> str:
     """Shell lines that point a terminal's pinpipe (and aws CLI) at the local server."""
     return "\n".join(f"export {key}={value}" for key, value in aws.env().items())
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ingestion.local_services.aws start|stop|status``."""
-    parser = argparse.ArgumentParser(prog="python -m ingestion.local_services.aws")
-    parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--port", type=int, default=None)
-    args = parser.parse_args(argv)
-    aws = LocalAWS(args.data_dir, args.port)
-    try:
-        if args.action == "start":
-            aws.start()
-            print(exports(aws))
-        elif args.action == "stop":
-            aws.stop()
-        else:
-            running = f"running (pid {aws.pid}) at {aws.endpoint_url}" if aws.pid else "not running"
-            print(f"moto {running}")
-            return 0 if aws.pid else 3
-    except LocalServiceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,13 +32,12 @@ Choices for a development broker:
 - No time-based retention: replayed records carry old event timestamps and would otherwise be deleted at
   the first retention check. Size-based retention keeps at most 1 GiB per partition.
 
-Command line: ``python -m ingestion.local_services.kafka start|stop|status [--data-dir D] [--port P]``;
+Command line: ``python -m devservices.kafka start|stop|status [--data-dir D] [--port P]``;
 :func:`start_background`, :func:`stop_background` and :func:`broker_status` hold its logic.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -46,17 +45,15 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from ingestion.local_services.maven import fetch_jars
-from ingestion.local_services.processes import (
+from devservices.processes import (
     HOST,
     LocalServiceError,
     command_line,
@@ -65,6 +62,7 @@ from ingestion.local_services.processes import (
     signal_group,
     wait_for_exit,
 )
+from ingestion.maven_jars import fetch_jars
 from ingestion.settings import PROJECT_ROOT
 
 KAFKA_VERSION = "4.4.0"
@@ -532,39 +530,3 @@ def broker_status(data_dir: Path = DEFAULT_DATA_DIR) -> BrokerStatus:
         return BrokerStatus(False, None, None)
     broker = LocalKafka(data_dir)
     return BrokerStatus(broker.pid is not None, broker.pid, broker.bootstrap_servers)
-
-
-def _parser() -> argparse.ArgumentParser:
-    """The command-line parser of ``python -m ingestion.local_services.kafka``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m ingestion.local_services.kafka", description="A local single-node Kafka broker."
-    )
-    parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="broker state folder")
-    parser.add_argument("--port", type=int, default=None, help="client port (start; default: free)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (start, stop)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; exit code 0, or 3 for ``status`` of a stopped broker, 1 on errors."""
-    args = _parser().parse_args(argv)
-    try:
-        if args.action == "start":
-            broker = start_background(args.data_dir, args.port, args.timeout)
-            print(f"kafka running (pid {broker.pid}) at {broker.bootstrap_servers}")
-        elif args.action == "stop":
-            stopped = stop_background(args.data_dir, args.timeout)
-            print("kafka stopped" if stopped else "kafka was not running")
-        else:
-            status = broker_status(args.data_dir)
-            print(f"kafka {status.describe()}")
-            return 0 if status.running else 3
-    except LocalServiceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
