@@ -25,6 +25,12 @@ from pydantic_settings import (
 )
 
 from ingestion.errors import PinpipeError
+from ingestion.settings.bronze import BronzeSettings
+from ingestion.settings.gateway import GatewaySettings
+from ingestion.settings.http_sink import HttpSinkSettings
+from ingestion.settings.kafka import KafkaSettings
+from ingestion.settings.kinesis import KinesisSettings
+from ingestion.settings.landing import LandingSettings
 
 ENTITIES: tuple[str, ...] = ("pin", "geo", "user")
 """The three record kinds of one post event, in the order the original emulator sent them."""
@@ -87,8 +93,20 @@ def _check_config_file(path: Path, known: set[str]) -> None:
             raise PinpipeError(f"{path}: unknown setting {key!r}{hint}")
 
 
-class Settings(BaseSettings):
-    """Where things live and how the pipeline behaves; see docs/operations.md, "Configuration"."""
+class Settings(
+    BaseSettings,
+    LandingSettings,
+    BronzeSettings,
+    KafkaSettings,
+    KinesisSettings,
+    GatewaySettings,
+    HttpSinkSettings,
+):
+    """Where things live and how the pipeline behaves; see docs/operations.md, "Configuration".
+
+    The fields here say where things live; each component's own fields are in its module of this
+    package, composed here into the one object every part is given (flat names: ``kafka_timeout``
+    is PINPIPE_KAFKA_TIMEOUT, wherever it is defined)."""
 
     model_config = SettingsConfigDict(env_prefix="PINPIPE_", extra="ignore", frozen=True)
 
@@ -97,75 +115,6 @@ class Settings(BaseSettings):
     source_db_url: str = Field(default="", description="SQLAlchemy URL of the emulator's source DB.")
     warehouse: str = Field(default="", description="DuckDB warehouse file of the dbt duckdb target.")
     uid: str = Field(default="0a5040edb649", description="Names topics <uid>.pin and streams.")
-    partitions: int = Field(default=1, ge=1, le=1024, description="Partitions per topic.")
-    flush_records: int = Field(default=10_000, ge=1, description="Landing: records per object.")
-    flush_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Landing: bytes per object.")
-    flush_seconds: float = Field(default=5.0, gt=0, description="Landing: max age of an open object.")
-    max_record_bytes: int = Field(
-        default=1024 * 1024, ge=1024, description="Bronze: larger records are quarantined."
-    )
-    bronze_loader: str = Field(
-        default="bulk", description="Bronze: bulk (pyarrow per object) or per-line; both load the same rows."
-    )
-    bronze_batch_records: int | None = Field(
-        default=None,
-        ge=1,
-        description="Bronze: records per commit (default 1,000,000 bulk, 250,000 per-line).",
-    )
-    bronze_batch_bytes: int = Field(
-        default=256 * 1024 * 1024, ge=1, description="Bronze: bytes of landing objects per commit."
-    )
-    bronze_part_bytes: int = Field(
-        default=16 * 1024 * 1024,
-        ge=1,
-        description="Bronze: the smallest part (Arrow bytes) of a commit's appends written side by side.",
-    )
-    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
-    kafka_group: str = Field(default="", description="Consumer group of the landing (default per uid).")
-    kafka_timeout: float = Field(
-        default=10.0, gt=0, le=600, description="Kafka: seconds to connect and for each request."
-    )
-    kafka_outage_timeout: float = Field(
-        default=120.0, gt=0, description="Kafka landing: a drain fails after this long without progress."
-    )
-    kafka_session_timeout_ms: int = Field(
-        default=6_000,
-        ge=6_000,
-        le=300_000,
-        description="Kafka landing: ms after which a silent group member is replaced (broker minimum).",
-    )
-    kafka_compression: str = Field(default="lz4", description="Producer compression: lz4, gzip, zstd, none.")
-    kafka_client: str = Field(
-        default="auto", description="Kafka client: auto (confluent when installed), confluent, kafka-python."
-    )
-    kinesis_shards: int = Field(default=2, ge=1, le=500, description="Shards of a stream the sink creates.")
-    stream_commit_seconds: float = Field(
-        default=0.5, gt=0, le=60, description="Stream ingestion: most seconds between bronze commits."
-    )
-    stream_poll_seconds: float = Field(
-        default=0.2, gt=0, le=10, description="Stream ingestion: pause when a round read nothing."
-    )
-    gateway_host: str = Field(default="127.0.0.1", description="Gateway: address to bind.")
-    gateway_port: int = Field(default=8000, ge=1, le=65535, description="Gateway: port to bind.")
-    gateway_max_body_bytes: int = Field(
-        default=8 * 1024 * 1024, ge=1024, description="Gateway: larger request bodies get 413."
-    )
-    gateway_body_timeout: float = Field(
-        default=30.0, gt=0, le=3600, description="Gateway: most seconds between two parts of a body (408)."
-    )
-    gateway_idle_timeout: int = Field(
-        default=15,
-        ge=1,
-        le=3600,
-        description="Gateway: whole seconds a connection may wait without a request, or take to send "
-        "a request's headers, before it is closed.",
-    )
-    gateway_rate_limit: float = Field(
-        default=0.0, ge=0, description="Gateway: requests/s per client address (0: no limit)."
-    )
-    gateway_url: str = Field(default="http://127.0.0.1:8000", description="HTTP sink: the gateway's URL.")
-    http_api: str = Field(default="kafka", description="HTTP sink: kafka (REST Proxy v2) or kinesis.")
-    http_batch: int = Field(default=1, ge=1, le=500, description="HTTP sink: records per request.")
     dbt_target: str = Field(default="duckdb", description="dbt target for dbt calls of the CLI.")
 
     @classmethod
@@ -203,27 +152,6 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_group", f"pinpipe-landing-{self.uid}")
         if not self.warehouse:
             object.__setattr__(self, "warehouse", str(data_dir / "warehouse.duckdb"))
-
-    @field_validator("bronze_loader")
-    @classmethod
-    def _check_bronze_loader(cls, value: str) -> str:
-        if value not in ("bulk", "per-line"):
-            raise ValueError(f"bronze_loader {value!r}: expected one of bulk, per-line")
-        return value
-
-    @field_validator("kafka_client")
-    @classmethod
-    def _check_kafka_client(cls, value: str) -> str:
-        if value not in ("auto", "confluent", "kafka-python"):
-            raise ValueError(f"kafka_client {value!r} must be auto, confluent or kafka-python")
-        return value
-
-    @field_validator("http_api")
-    @classmethod
-    def _check_http_api(cls, value: str) -> str:
-        if value not in ("kafka", "kinesis"):
-            raise ValueError(f"http_api {value!r} must be kafka or kinesis")
-        return value
 
     def topic(self, entity: str) -> str:
         """Kafka topic of an entity: ``<uid>.pin``."""
