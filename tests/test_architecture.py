@@ -221,6 +221,9 @@ def test_one_project_root() -> None:
         if re.search(r"^PROJECT_ROOT\s*[:=]", path.read_text(), re.MULTILINE)
     ]
     assert defined == ["ingestion/settings/__init__.py"]
+    from ingestion.settings import IN_CHECKOUT, PROJECT_ROOT
+
+    assert PROJECT_ROOT == REPO_ROOT and IN_CHECKOUT  # a move of settings must not move the root
 
 
 MODULE_LINES = 600

@@ -58,7 +58,7 @@ SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """The wire contract: each entity's source columns, by their source names, in source order."""
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "dbt_project").is_dir()
 """Whether this code runs from the repository (``make``, editable install) rather than an installed wheel,
 where PROJECT_ROOT is site-packages: then the data folder is ``data/`` of the current directory."""
