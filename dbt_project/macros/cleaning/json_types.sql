@@ -9,7 +9,7 @@
     alone apply to them, as before.
 -#}
 
-{#- Each entity's source fields in source order: SOURCE_FIELDS of ingestion/settings.py. -#}
+{#- Each entity's source fields in source order: SOURCE_FIELDS of ingestion/settings/__init__.py. -#}
 {% macro pinterest_source_fields() -%}
     {{- return({
         'pin': [

@@ -9,13 +9,20 @@
 
 -- The poster with the most followers in each country so far (Q3): an incremental run ranks the
 -- new posts of a country together with the poster kept for it (a maximum needs nothing else).
-{%- set incremental = is_incremental() %}
 
 with
 
 new_posts as (
 
-    {{ posts_to_aggregate(['country', 'poster_name', 'follower_count'], incremental) }}
+    select
+        country,
+        poster_name,
+        follower_count,
+        _loaded_at
+    from {{ ref('int_posts_joined') }}
+    {% if is_incremental() -%}
+        where {{ since_last_run('_loaded_at', this, '_posts_loaded_at', inclusive=false) }}
+    {%- endif %}
 
 ),
 
@@ -30,7 +37,7 @@ candidates as (
         country is not null
         and poster_name is not null
         and follower_count is not null
-    {% if incremental -%}
+    {% if is_incremental() -%}
         union all
         select
             kept.country,
@@ -54,12 +61,18 @@ ranked as (
         ) as rank_in_country
     from candidates
 
+),
+
+top_posters as (
+
+    select
+        country,
+        poster_name,
+        follower_count,
+        (select max(new_posts._loaded_at) from new_posts) as _posts_loaded_at
+    from ranked
+    where rank_in_country = 1
+
 )
 
-select
-    country,
-    poster_name,
-    follower_count,
-    (select max(new_posts._loaded_at) from new_posts) as _posts_loaded_at
-from ranked
-where rank_in_country = 1
+select * from top_posters

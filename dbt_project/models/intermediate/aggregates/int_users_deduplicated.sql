@@ -9,21 +9,28 @@
 
 -- The distinct people (user_name, age, date_joined) who posted (Q6): an incremental run merges
 -- the people of the new posts by their key, so a returning person stays one row.
-{%- set person = ['user_name', 'age', 'date_joined'] %}
-{%- set incremental = is_incremental() %}
 
 with
 
 new_posts as (
 
-    {{ posts_to_aggregate(person + ['join_year'], incremental) }}
+    select
+        user_name,
+        age,
+        date_joined,
+        join_year,
+        _loaded_at
+    from {{ ref('int_posts_joined') }}
+    {% if is_incremental() -%}
+        where {{ since_last_run('_loaded_at', this, '_posts_loaded_at', inclusive=false) }}
+    {%- endif %}
 
 ),
 
 people as (
 
     select
-        {{ group_key(person) }} as person_key,
+        {{ group_key(['user_name', 'age', 'date_joined']) }} as person_key,
         user_name,
         age,
         date_joined,

@@ -1,21 +1,9 @@
 -- Live: records of the streams quarantined in the last hour, by stream and kind of reason.
 with
 
-quarantined_pins as (
+quarantined as (
 
-    select * from {{ ref('stg_pinterest__live_quarantined_pins') }}
-
-),
-
-quarantined_geos as (
-
-    select * from {{ ref('stg_pinterest__live_quarantined_geos') }}
-
-),
-
-quarantined_users as (
-
-    select * from {{ ref('stg_pinterest__live_quarantined_users') }}
+    select * from {{ ref('stg_pinterest__live_quarantined') }}
 
 ),
 
@@ -25,25 +13,7 @@ last_hour as (
         _stream,
         reason_kind,
         _arrival_at
-    from quarantined_pins
-    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
-
-    union all
-
-    select
-        _stream,
-        reason_kind,
-        _arrival_at
-    from quarantined_geos
-    where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
-
-    union all
-
-    select
-        _stream,
-        reason_kind,
-        _arrival_at
-    from quarantined_users
+    from quarantined
     where _arrival_at >= {{ dbt.dateadd('minute', -60, dbt.current_timestamp()) }}
 
 ),
