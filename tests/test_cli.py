@@ -19,7 +19,7 @@ from emulator.posting import PostingPlan
 from ingestion.settings import Settings
 from pinpipe import __version__, pipeline
 from pinpipe.cli import NOT_RUNNING, cli
-from pinpipe.warehouse.reader import GOLD_QUESTIONS
+from pinpipe.report.questions import gold_questions
 
 PINPIPE = Path(sys.executable).with_name("pinpipe")
 
@@ -341,12 +341,11 @@ def test_report_escapes_control_characters_in_data(tmp_path: Path) -> None:
     with duckdb.connect(str(warehouse)) as conn:
         conn.execute("create schema gold")
         conn.execute("create table gold.posts (ind bigint)")
-        for table, _title, order_by in GOLD_QUESTIONS:
-            columns = ", ".join(f"{c.strip().split()[0]} varchar" for c in order_by.split(","))
-            conn.execute(f"create table gold.{table} ({columns}, category varchar)")
-        conn.execute(
-            "insert into gold.most_popular_category_by_country values (1, 'x', 'art\x1b[2J\x07\u202e')"
-        )
+        for question in gold_questions():
+            columns = ", ".join(f"{c.strip().split()[0]} varchar" for c in question.order_by.split(","))
+            conn.execute(f"create table gold.{question.table} ({columns}, category varchar)")
+        first = gold_questions()[0].table
+        conn.execute(f"insert into gold.{first} (category) values ('art\x1b[2J\x07\u202e')")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINPIPE_")}
     env["PINPIPE_WAREHOUSE"] = str(warehouse)
     shown = subprocess.run([str(PINPIPE), "report"], env=env, capture_output=True, text=True, timeout=120)

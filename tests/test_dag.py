@@ -39,6 +39,7 @@ from emulator.sinks.lake import LakeSink
 from emulator.source import EventSource
 from ingestion.bronze.tables import read_table
 from ingestion.settings import ENTITIES, INDEX_FIELD, Settings
+from pinpipe.report.questions import gold_questions
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
@@ -356,7 +357,7 @@ def test_gold_tables_are_assets_updated_by_record_run(dag: Any) -> None:
         and node["config"].get("schema") == "gold"
         and node["config"].get("materialized") in ("table", "incremental")
     }
-    assert {"posts", "most_popular_category_by_country", "users_joined_by_year"} <= gold
+    assert {"posts", *(question.table for question in gold_questions())} <= gold  # every question
     uris = {outlet.uri for outlet in dag.task_dict["record_run"].outlets}
     assert uris == {f"pinpipe://gold/{table}" for table in gold}
 

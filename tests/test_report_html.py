@@ -30,17 +30,21 @@ import pytest
 import yaml
 from deltalake import DeltaTable
 
+from ingestion.errors import PinpipeError
 from ingestion.settings import Settings
 from pinpipe import pipeline
 from pinpipe.report import data as report_data
+from pinpipe.report.questions import META_KEY, GoldQuestion, gold_questions, read_questions
 from pinpipe.report.text import plain
-from pinpipe.warehouse.reader import BRONZE_TABLES, GOLD_QUESTIONS, printable
+from pinpipe.warehouse.reader import BRONZE_TABLES, printable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PINPIPE = Path(sys.executable).with_name("pinpipe")
 SCREENSHOT = REPO_ROOT / "data" / "test-artifacts" / "report.png"
 """Where the test leaves its screenshot of the page (data/ is ignored by git; `make clean` removes it)."""
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
+QUESTIONS = gold_questions()
+TABLES = [question.table for question in QUESTIONS]
 
 HOSTILE_TITLE = "<script>window.__pwned = 'title'; alert('title')</script>"
 HOSTILE_POSTER = '<script>alert("poster")</script> O\'Brien "&amp;" \x1b[2J\u202e'
@@ -166,7 +170,7 @@ def page(built: Built, chromium: str) -> Page:
             tab.goto(built.html.as_uri(), wait_until="load")
             tab.wait_for_timeout(200)  # late errors, if any
             rows, marks = {}, {}
-            for table, _title, _order in GOLD_QUESTIONS:
+            for table in TABLES:
                 rows[table] = tab.eval_on_selector_all(
                     f'table[data-table="{table}"] tbody tr',
                     "rows => rows.map(r => Array.from(r.cells, c => c.textContent))",
@@ -206,7 +210,7 @@ def test_the_page_opens_offline_without_errors(page: Page) -> None:
 
 @pytest.mark.slow
 def test_every_question_has_a_chart_with_marks(page: Page) -> None:
-    assert set(page.marks) == {table for table, _t, _o in GOLD_QUESTIONS}
+    assert set(page.marks) == set(TABLES)
     assert {table: n for table, n in page.marks.items() if n == 0} == {}
 
 
@@ -219,7 +223,7 @@ def shown(name: str, value: Any) -> str:
 
 @pytest.mark.slow
 def test_every_table_holds_the_gold_rows(built: Built, page: Page) -> None:
-    for table, _title, order_by in GOLD_QUESTIONS:
+    for table, _title, order_by, _saved_query in QUESTIONS:
         names, rows = built.gold(table, order_by)
         assert rows, table
         expected = [[shown(n, v) for n, v in zip(names, row, strict=True)] for row in rows]
@@ -282,8 +286,8 @@ def test_json_equals_gold(built: Built) -> None:
     done = pinpipe(built.settings, "--format", "json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    assert list(document) == [table for table, _t, _o in GOLD_QUESTIONS]
-    for table, title, order_by in GOLD_QUESTIONS:
+    assert list(document) == TABLES
+    for table, title, order_by, _saved_query in QUESTIONS:
         names, rows = built.gold(table, order_by)
         assert document[table] == {
             "title": title,
@@ -298,17 +302,18 @@ def test_csv_parses_and_equals_gold(built: Built) -> None:
     def as_text(row: tuple[Any, ...]) -> list[str]:
         return ["" if v is None else str(plain(v)) for v in row]
 
-    one = pinpipe(built.settings, "--format", "csv", "--question", "top_poster_by_country")
+    top_posters = next(q for q in QUESTIONS if q.table == "top_poster_by_country")  # the hostile poster's
+    one = pinpipe(built.settings, "--format", "csv", "--question", top_posters.table)
     assert one.returncode == 0, one.stderr
-    names, rows = built.gold("top_poster_by_country", "follower_count desc, country")
+    names, rows = built.gold(top_posters.table, top_posters.order_by)
     assert list(csv.reader(io.StringIO(one.stdout))) == [names, *map(as_text, rows)]
     assert any(row[1] == HOSTILE_POSTER for row in csv.reader(io.StringIO(one.stdout)) if len(row) > 1)
 
     every = pinpipe(built.settings, "--format", "csv")
     assert every.returncode == 0, every.stderr
     blocks = every.stdout.rstrip("\n").split("\n\ngold.")
-    assert len(blocks) == len(GOLD_QUESTIONS)
-    for block, (table, _title, order_by) in zip(blocks, GOLD_QUESTIONS, strict=True):
+    assert len(blocks) == len(QUESTIONS)
+    for block, (table, _title, order_by, _saved_query) in zip(blocks, QUESTIONS, strict=True):
         parsed = list(csv.reader(io.StringIO(block.removeprefix("gold."))))
         names, rows = built.gold(table, order_by)
         assert parsed == [[table], names, *map(as_text, rows)]
@@ -359,3 +364,89 @@ def test_the_lost_value_checks_mirror_the_dbt_project() -> None:
     assert {
         field: (tuple(p["exact"]), tuple(p["prefixes"])) for field, p in placeholders.items()
     } == report_data.PLACEHOLDERS
+
+
+# --- the one list of the gold questions (pinpipe/report/questions.py) ------------------------------
+
+
+def _project(folder: Path, models: list[dict[str, Any]]) -> Path:
+    """A dbt project folder whose marts' property file holds ``models``."""
+    marts = folder / "models" / "marts" / "answers"
+    marts.mkdir(parents=True)
+    (marts / "_answers.yml").write_text(yaml.safe_dump({"version": 2, "models": models}))
+    return folder
+
+
+def _model(name: str, order: Any, **more: Any) -> dict[str, Any]:
+    question = {"order": order, "title": f"T {name}", "order_by": "x", "saved_query": f"q_{name}", **more}
+    return {"name": name, "config": {"meta": {"owner": "pinpipe", META_KEY: question}}}
+
+
+def test_the_questions_are_the_models_with_the_meta_in_its_order(tmp_path: Path) -> None:
+    project = _project(tmp_path, [_model("b", 2), {"name": "posts"}, _model("a", 1)])
+    assert read_questions(project) == (
+        GoldQuestion("a", "T a", "x", "q_a"),
+        GoldQuestion("b", "T b", "x", "q_b"),
+    )
+
+
+@pytest.mark.parametrize(
+    "models",
+    [
+        [{"name": "posts"}],
+        [_model("a", 1), _model("b", 1)],
+        [_model("a", "1")],
+        [_model("a", 1, chart="bars")],
+        [_model("a", 1, title="")],
+    ],
+    ids=["none", "same order", "text order", "unknown field", "empty title"],
+)
+def test_a_wrong_question_meta_is_one_error(tmp_path: Path, models: list[dict[str, Any]]) -> None:
+    with pytest.raises(PinpipeError, match=META_KEY):
+        read_questions(_project(tmp_path, models))
+
+
+def test_no_dbt_project_is_one_error(tmp_path: Path) -> None:
+    with pytest.raises(PinpipeError, match=f"no models/marts in {tmp_path}"):
+        read_questions(tmp_path)
+
+
+DOC_TABLES = (REPO_ROOT / "README.md", REPO_ROOT / "docs" / "data-contract.md")
+"""The documents with a table of the questions: a row per question, starting ``| Q<n>``."""
+TABLE_CELL = re.compile(r"`\w+`(?:, `\w+`)*")
+
+
+def _question_table_names(document: Path) -> list[str]:
+    """The gold tables of a document's question table: of each row, the cell of table names only."""
+    names = []
+    for row in document.read_text(encoding="utf-8").splitlines():
+        if re.match(r"\| Q\d", row):
+            cells = [cell.strip() for cell in row.strip("|").split("|")]
+            names += [
+                name for cell in cells if TABLE_CELL.fullmatch(cell) for name in re.findall(r"\w+", cell)
+            ]
+    return names
+
+
+@pytest.mark.parametrize("document", DOC_TABLES, ids=lambda p: p.name)
+def test_the_docs_tables_list_the_questions(document: Path) -> None:
+    assert _question_table_names(document) == TABLES
+
+
+def test_the_analytics_queries_follow_the_questions() -> None:
+    """docs/analytics.md reproduces each answer with a query saying ``-- same rows as gold.<table>``."""
+    text = (REPO_ROOT / "docs" / "analytics.md").read_text(encoding="utf-8")
+    assert re.findall(r"^-- same rows as gold\.(\w+)$", text, flags=re.MULTILINE) == TABLES
+
+
+def test_both_consumers_of_gold_read_every_question() -> None:
+    """The exposures (the report, the daily DAG) name every question's model: dbt needs the refs."""
+    marts = REPO_ROOT / "dbt_project" / "models" / "marts"
+    exposures = yaml.safe_load((marts / "_marts__exposures.yml").read_text(encoding="utf-8"))["exposures"]
+    for exposure in exposures:
+        assert {f"ref('{table}')" for table in TABLES} <= set(exposure["depends_on"]), exposure["name"]
+
+
+def test_the_tests_reference_answers_cover_the_questions() -> None:
+    """The reference computation's tables (tests/dbt_support.py) are the questions, in their order."""
+    assert list(support.GOLD_ANSWERS) == [question.table for question in gold_questions()]

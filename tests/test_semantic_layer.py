@@ -36,6 +36,8 @@ import dbt_support as support
 import duckdb
 import pytest
 
+from pinpipe.report.questions import gold_questions, questions_of
+
 pytestmark = pytest.mark.slow
 
 MF_EXECUTABLE = Path(sys.executable).parent / "mf"
@@ -45,10 +47,9 @@ METRICS = {"posts", "posters", "people", "max_follower_count", "median_follower_
 
 @dataclass(frozen=True)
 class Expected:
-    """What a saved query answers: the gold table it matches, its columns by gold column, and
+    """How a saved query reads as the gold table of its question: its columns by gold column, and
     whether the gold table keeps only the top row of each group (an argmax)."""
 
-    gold_table: str
     columns: Mapping[str, str]
     """MetricFlow's column -> the gold table's column."""
     top_per_group: bool = False
@@ -56,17 +57,14 @@ class Expected:
 
 SAVED_QUERIES: dict[str, Expected] = {
     "q1_posts_by_country_and_category": Expected(
-        "most_popular_category_by_country",
         {"post__country": "country", "post__category": "category", "posts": "category_count"},
         top_per_group=True,
     ),
     "q2_posts_by_post_year_and_category": Expected(
-        "most_popular_category_by_year",
         {"post__post_year": "post_year", "post__category": "category", "posts": "category_count"},
         top_per_group=True,
     ),
     "q3a_max_follower_count_by_country_and_poster": Expected(
-        "top_poster_by_country",
         {
             "post__country": "country",
             "post__poster_name": "poster_name",
@@ -75,26 +73,20 @@ SAVED_QUERIES: dict[str, Expected] = {
         top_per_group=True,
     ),
     "q3b_country_with_top_poster": Expected(
-        "country_with_top_poster", {"post__country": "country", "max_follower_count": "follower_count"}
+        {"post__country": "country", "max_follower_count": "follower_count"}
     ),
     "q4_posts_by_age_group_and_category": Expected(
-        "most_popular_category_by_age_group",
         {"post__age_group": "age_group", "post__category": "category", "posts": "category_count"},
         top_per_group=True,
     ),
     "q5_median_follower_count_by_age_group": Expected(
-        "median_follower_count_by_age_group",
         {"post__age_group": "age_group", "median_follower_count": "median_follower_count"},
     ),
-    "q6_users_joined_by_year": Expected(
-        "users_joined_by_year", {"post__join_year": "join_year", "people": "number_users_joined"}
-    ),
+    "q6_users_joined_by_year": Expected({"post__join_year": "join_year", "people": "number_users_joined"}),
     "q7_median_follower_count_by_join_year": Expected(
-        "median_follower_count_by_join_year",
         {"post__join_year": "join_year", "median_follower_count": "median_follower_count"},
     ),
     "q8_median_follower_count_by_age_group_and_join_year": Expected(
-        "median_follower_count_by_age_group_and_join_year",
         {
             "post__age_group": "age_group",
             "post__join_year": "join_year",
@@ -102,7 +94,11 @@ SAVED_QUERIES: dict[str, Expected] = {
         },
     ),
 }
-"""Every saved query of _semantic__saved_queries.yml and the gold answer it must equal."""
+"""Every saved query of _semantic__saved_queries.yml, and how its rows read as its question's gold
+table (which table: the question's ``saved_query``, QUESTIONS)."""
+
+QUESTIONS = {question.saved_query: question for question in gold_questions()}
+"""The gold questions (pinpipe/report/questions.py) by the saved query that answers each."""
 
 
 _pin, _geo, _user = support.pin_record, support.geo_record, support.user_record
@@ -216,11 +212,12 @@ def _sorted(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def _as_gold_rows(
-    expected: Expected, column_names: Sequence[str], rows: Sequence[Sequence[Any]]
+    query: str, column_names: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> list[tuple[Any, ...]]:
-    """MetricFlow's rows as the gold table's rows: its columns in the gold order, and for an argmax
-    only the top row of each group (ties to the first item, as in gold)."""
-    gold_columns = support.GOLD_ANSWERS[expected.gold_table]
+    """Saved query ``query``'s rows as its gold table's rows: its columns in the gold order, and for an
+    argmax only the top row of each group (ties to the first item, as in gold)."""
+    expected = SAVED_QUERIES[query]
+    gold_columns = support.GOLD_ANSWERS[QUESTIONS[query].table]
     assert {expected.columns[name] for name in column_names} == set(gold_columns)
     named = [dict(zip((expected.columns[name] for name in column_names), row, strict=True)) for row in rows]
     answer = [tuple(row[column] for column in gold_columns) for row in named]
@@ -229,6 +226,22 @@ def _as_gold_rows(
         top = support._top({(group, item): value for group, item, value in answer})
         answer = [(group, item, value) for group, (item, value) in top.items()]
     return _sorted(answer)
+
+
+def test_every_question_has_a_tested_saved_query() -> None:
+    assert set(SAVED_QUERIES) == set(QUESTIONS)
+
+
+def test_dbt_resolves_the_questions_the_report_reads(warehouse: Warehouse) -> None:
+    """pinpipe/report/questions.py reads the YAML; dbt's manifest (meta resolved from every place
+    dbt takes it) holds the same questions."""
+    manifest = json.loads((warehouse.project / "target" / "manifest.json").read_text())
+    models = [
+        (node["name"], node["config"]["meta"], node["original_file_path"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+    ]
+    assert questions_of(models) == gold_questions()
 
 
 def test_saved_queries_are_the_tested_ones(warehouse: Warehouse) -> None:
@@ -253,10 +266,10 @@ def test_every_saved_query_equals_its_gold_answer(warehouse: Warehouse) -> None:
     answers = json.loads(out.read_text(encoding="utf-8"))
     assert set(answers) == set(SAVED_QUERIES)
     differences = {}
-    for name, expected in SAVED_QUERIES.items():
-        gold = _gold(warehouse, expected.gold_table)
-        assert gold, f"gold.{expected.gold_table} is empty"
-        ours = _as_gold_rows(expected, answers[name]["columns"], answers[name]["rows"])
+    for name in SAVED_QUERIES:
+        gold = _gold(warehouse, QUESTIONS[name].table)
+        assert gold, f"gold.{QUESTIONS[name].table} is empty"
+        ours = _as_gold_rows(name, answers[name]["columns"], answers[name]["rows"])
         if ours != gold:
             differences[name] = {
                 "saved query": _sorted(set(ours) - set(gold)),
@@ -277,9 +290,9 @@ def test_mf_answers_a_saved_query_as_csv(warehouse: Warehouse) -> None:
     warehouse.mf("query", "--saved-query", name, "--csv", str(out))
     with out.open(newline="", encoding="utf-8") as lines:
         header, *rows = list(csv.reader(lines))
-    gold = [tuple(map(str, row)) for row in _gold(warehouse, SAVED_QUERIES[name].gold_table)]
+    gold = [tuple(map(str, row)) for row in _gold(warehouse, QUESTIONS[name].table)]
     assert gold == [("Azerbaijan", "6000000")]  # not Anonymousland's 14M: its poster is unknown
-    assert _as_gold_rows(SAVED_QUERIES[name], header, rows) == gold
+    assert _as_gold_rows(name, header, rows) == gold
 
 
 def test_posts_by_category_equal_a_count_over_gold_posts(warehouse: Warehouse) -> None:

@@ -20,6 +20,7 @@ Rendering reads ``dbt_project/target/manifest.json`` (``LoadMode.DBT_MANIFEST``,
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,8 +42,12 @@ from cosmos.constants import (
 )
 from cosmos.profiles import DatabricksTokenProfileMapping, SparkThriftProfileMapping
 
+from ingestion.errors import PinpipeError
+from pinpipe.report.questions import read_questions
 from pinpipe_dag.config import DBT_PROFILE, DBT_PROJECT_DIR, PROFILES_YML, DagConfig
 from pinpipe_dag.model_sensor import model_converter
+
+log = logging.getLogger(__name__)
 
 EXCLUDED = ["resource_type:unit_test", "resource_type:operation"]
 """Not tasks: dbt unit tests check SQL logic on fixed inputs (they run in ``make test``/CI, not on each
@@ -256,9 +261,13 @@ def build_tests_in_producer(group: DbtTaskGroup) -> None:
 
 
 def gold_tables(group: DbtTaskGroup) -> list[str]:
-    """The gold tables the group builds: the marts in the ``gold`` schema materialised as tables."""
+    """The gold tables the group builds: the marts in the ``gold`` schema materialised as tables.
+
+    Every gold question of the project (``pinpipe.report.questions``) must be one of them, so that
+    downstream DAGs can schedule on its Asset; one that is not (a manifest older than the project's
+    YAML: ``make manifest``) is logged as a warning, and the DAG still renders."""
     nodes = group.dbt_graph.filtered_nodes.values()
-    return sorted(
+    tables = sorted(
         node.name
         for node in nodes
         if node.resource_type.value == "model"
@@ -266,3 +275,12 @@ def gold_tables(group: DbtTaskGroup) -> list[str]:
         and node.config.get("schema") == "gold"
         and node.config.get("materialized") in ("table", "incremental")
     )
+    try:
+        questions = read_questions(DBT_PROJECT_DIR)
+    except PinpipeError as exc:  # the report's problem, not the run's: `pinpipe report` says it too
+        log.warning("cannot read the gold questions: %s", exc)
+        return tables
+    missing = [question.table for question in questions if question.table not in tables]
+    if missing:
+        log.warning("gold questions without an Asset: %s; is the manifest stale? `make manifest`", missing)
+    return tables

@@ -1,8 +1,9 @@
 """What the report shows, read from the warehouse read-only into plain dataclasses.
 
-:func:`read_answers` reads the gold answers (GOLD_QUESTIONS) alone; :func:`read_report` reads them with
-the run's health: rows per layer, the quarantine by reason, the values lost in cleaning, the freshness
-of each bronze table and the build record (when and from which bronze Delta versions gold was built).
+:func:`read_answers` reads the gold answers (the questions of ``questions.py``) alone;
+:func:`read_report` reads them with the run's health: rows per layer, the quarantine by reason, the
+values lost in cleaning, the freshness of each bronze table and the build record (when and from which
+bronze Delta versions gold was built).
 Nothing here writes: the DuckDB file is opened read-only and the bronze Delta tables are read in place.
 """
 
@@ -17,10 +18,10 @@ import duckdb
 
 from ingestion.errors import PinpipeError
 from ingestion.settings import Settings
+from pinpipe.report.questions import gold_questions
 from pinpipe.warehouse.dbt_runner import BUILDS_TABLE
 from pinpipe.warehouse.reader import (
     BRONZE_TABLES,
-    GOLD_QUESTIONS,
     GOLD_SCHEMA,
     WarehouseReader,
     connect_read_only,
@@ -178,12 +179,13 @@ def _answers(conn: duckdb.DuckDBPyConnection, warehouse: str, tables: Collection
     _check_gold(conn, warehouse)
     row = conn.execute(f"select count(*) from {GOLD_SCHEMA}.posts").fetchone()
     answers = []
-    for table, title, order_by in GOLD_QUESTIONS:
+    for question in gold_questions():
+        table = question.table
         if tables is not None and table not in tables:
             continue
-        result = conn.execute(f"select * from {GOLD_SCHEMA}.{table} order by {order_by}")
+        result = conn.execute(f"select * from {GOLD_SCHEMA}.{table} order by {question.order_by}")
         columns = tuple(d[0] for d in result.description)
-        answers.append(Answer(table, title, columns, tuple(tuple(r) for r in result.fetchall())))
+        answers.append(Answer(table, question.title, columns, tuple(tuple(r) for r in result.fetchall())))
     return Answers(warehouse, int(row[0]) if row else 0, tuple(answers))
 
 

@@ -1,6 +1,7 @@
 """Reading the DuckDB warehouse outside dbt: a read-only connection that names a busy file's holder,
-the gold answers (their list and a text view), row counts, and :class:`WarehouseReader` with the bronze
-views registered, for Python, a notebook and ``pinpipe live``.
+the gold answers as text (the questions are the dbt project's, ``pinpipe.report.questions``), row
+counts, and :class:`WarehouseReader` with the bronze views registered, for Python, a notebook and
+``pinpipe live``.
 """
 
 from __future__ import annotations
@@ -18,32 +19,8 @@ from deltalake.exceptions import TableNotFoundError
 from ingestion.errors import PinpipeError
 from ingestion.lake import Lake
 from ingestion.settings import Settings
+from pinpipe.report.questions import gold_questions
 from pinpipe.warehouse.delta_scan import bounded_dataset
-
-GOLD_QUESTIONS: list[tuple[str, str, str]] = [
-    (
-        "most_popular_category_by_country",
-        "Q1 most popular category per country",
-        "category_count desc, country",
-    ),
-    ("most_popular_category_by_year", "Q2 most popular category per post year", "post_year"),
-    (
-        "top_poster_by_country",
-        "Q3 poster with the most followers per country",
-        "follower_count desc, country",
-    ),
-    ("country_with_top_poster", "Q3 country whose top poster has the most followers", "country"),
-    ("most_popular_category_by_age_group", "Q4 most popular category per age group", "age_group"),
-    ("median_follower_count_by_age_group", "Q5 median follower count per age group", "age_group"),
-    ("users_joined_by_year", "Q6 people who joined per year", "join_year"),
-    ("median_follower_count_by_join_year", "Q7 median follower count per join year", "join_year"),
-    (
-        "median_follower_count_by_age_group_and_join_year",
-        "Q8 median follower count per age group and join year",
-        "age_group, join_year",
-    ),
-]
-"""Gold answer tables (schema ``gold``), what they answer, and the order the report shows them in."""
 
 
 def first_line(exc: BaseException) -> str:
@@ -78,8 +55,8 @@ def connect_read_only(warehouse: str | Path) -> duckdb.DuckDBPyConnection:
 
 
 def gold_report(settings: Settings, rows_per_question: int = 6, tables: Collection[str] | None = None) -> str:
-    """A compact text view of the gold answers, for the end of the main job (``tables``: only these
-    answers of GOLD_QUESTIONS)."""
+    """A compact text view of the gold answers, for the end of the main job (``tables``: only these of
+    the questions, :func:`pinpipe.report.questions.gold_questions`)."""
     lines = [f"gold answers in {settings.warehouse} (schema gold):"]
     with connect_read_only(settings.warehouse) as conn:
         try:
@@ -90,15 +67,16 @@ def gold_report(settings: Settings, rows_per_question: int = 6, tables: Collecti
             ) from None
         posts = conn.execute("select count(*) from gold.posts").fetchone()
         lines.append(f"  posts (complete pin+geo+user, one per index): {posts[0] if posts else 0:,}")
-        for table, title, order_by in GOLD_QUESTIONS:
+        for question in gold_questions():
+            table = question.table
             if tables is not None and table not in tables:
                 continue
-            result = conn.execute(f"select * from gold.{table} order by {order_by}")
+            result = conn.execute(f"select * from gold.{table} order by {question.order_by}")
             names = [d[0] for d in result.description]
             rows = result.fetchall()
             shown = rows[:rows_per_question]
             more = f" (first {len(shown)} of {len(rows)})" if len(rows) > len(shown) else ""
-            lines.append(f"  {title} [gold.{table}]{more}")
+            lines.append(f"  {question.title} [gold.{table}]{more}")
             lines.append("    " + " | ".join(names))
             lines.extend(
                 "    " + " | ".join(_cell(n, v) for n, v in zip(names, row, strict=True)) for row in shown

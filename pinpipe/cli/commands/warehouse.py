@@ -13,9 +13,27 @@ from pinpipe.cli.common import Context, info
 from pinpipe.report import data as report_data
 from pinpipe.report import html as report_html
 from pinpipe.report import text as report_text
+from pinpipe.report.questions import gold_questions
 from pinpipe.warehouse import sql_console
 from pinpipe.warehouse.dbt_runner import run_dbt
-from pinpipe.warehouse.reader import GOLD_QUESTIONS, WarehouseReader, gold_report, live_report, printable
+from pinpipe.warehouse.reader import WarehouseReader, gold_report, live_report, printable
+
+
+class QuestionChoice(click.Choice[str]):
+    """The choices of ``--question``: the gold questions' tables, read from the dbt project when click
+    first needs them (a ``--question`` given, ``--help``), not when the command line is imported, so
+    no other command reads the project's YAML or fails on it."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(question.table for question in gold_questions())
+
+    @choices.setter
+    def choices(self, _ignored: tuple[str, ...]) -> None:
+        """click.Choice's constructor sets its choices: here they are read instead."""
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -50,7 +68,7 @@ def dbt(obj: Context, target: str | None, dbt_args: tuple[str, ...]) -> None:
     "--question",
     "questions",
     multiple=True,
-    type=click.Choice([table for table, _title, _order in GOLD_QUESTIONS]),
+    type=QuestionChoice(),
     help="Only this gold answer in stdout (repeatable; the HTML page has all); with one, csv is plain CSV.",
 )
 @click.option(
