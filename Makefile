@@ -16,7 +16,9 @@ ANALYTICS_EXTRAS := analytics
 SYNC = $(UV) sync --frozen --inexact --quiet $(addprefix --extra ,$(1))
 
 .DEFAULT_GOAL := help
-.PHONY: help run test system-packages lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
+UNIT_TESTS := -m "not slow and not kafka and not integration"
+
+.PHONY: help run test test-unit system-packages lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
 .PHONY: sql docs venv-analytics
 
 ## help: list the targets
@@ -56,6 +58,10 @@ run: venv-run
 ## test: Python linters, then the whole pytest suite (it starts its own Kafka, moto, Spark, Airflow; sqlfluff runs in it)
 test: venv-test lint-python system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-unit: the quick tests only: no server, no dbt or Airflow process, no kill -9 (a few minutes; PYTEST_ARGS=...)
+test-unit: venv-test
+	$(BIN)/python -m pytest $(UNIT_TESTS) $(PYTEST_ARGS)
 
 ## system-packages: install the Debian packages the tests use (chromium, faketime) where missing
 system-packages:

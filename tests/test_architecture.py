@@ -263,3 +263,20 @@ def test_every_project_import_names_a_module_of_the_project() -> None:
                     if name.split(".")[0] in tops and name not in known
                 ]
     assert unresolved == []
+
+
+PROJECT_WIDE_TESTS = {"test_architecture.py", "test_install.py"}
+"""The tests of the whole repository (its layout, its install); every other test sits in the folder of
+tests/ that mirrors the package or project folder it tests."""
+
+
+def test_the_test_folders_mirror_the_packages() -> None:
+    misplaced = []
+    for path in sorted((REPO_ROOT / "tests").rglob("test_*.py")):
+        folder = path.parent.relative_to(REPO_ROOT / "tests")
+        if folder == Path("."):
+            if path.name not in PROJECT_WIDE_TESTS:
+                misplaced.append(f"{path.relative_to(REPO_ROOT)}: in no package's folder")
+        elif not (REPO_ROOT / folder).is_dir():
+            misplaced.append(f"{path.relative_to(REPO_ROOT)}: there is no {folder}/ to mirror")
+    assert misplaced == []

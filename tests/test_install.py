@@ -10,8 +10,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-import dbt_support as support
 import pytest
+
+from tests import dbt_support as support
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UV = Path(sys.executable).with_name("uv")

@@ -3,7 +3,7 @@
 Cosmos 1.15's watcher execution has no public per-model "run and tests" sensor (it refuses
 ``TestBehavior.BUILD``; 1.16.0a3 still does), so ``model_sensor.py`` extends the watcher's run sensor:
 it overrides ``_get_node_status`` and reads the aggregated test status the producer publishes. The
-names below are what that needs. ``tests/test_cosmos_internals.py`` checks each of them against the
+names below are what that needs. ``tests/dags/test_cosmos_internals.py`` checks each of them against the
 installed Cosmos and fails, naming the one that changed, when an upgrade moves or reshapes them.
 
 Measured against 1.16.0a3: the same names and signatures, but the aggregated test status becomes a

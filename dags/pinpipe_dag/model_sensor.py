@@ -8,7 +8,7 @@ when either failed, and is skipped when dbt skipped the model (an upstream failu
 
 It reads the two XComs Cosmos' producer already publishes: ``<model>_status`` and, once every test
 of the model has reported, the aggregated ``<model>_tests_status``. Every name of Cosmos' private API
-it needs comes from ``cosmos_internals.py`` (checked by tests/test_cosmos_internals.py). Cleared or
+it needs comes from ``cosmos_internals.py`` (checked by tests/dags/test_cosmos_internals.py). Cleared or
 retried after the build ended, it runs ``dbt build --select <model>`` (the model and its tests) under
 the writer lock.
 """

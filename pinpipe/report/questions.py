@@ -12,7 +12,7 @@ parse (the CLI reads them when it starts, for the choices of ``--question``). Th
 only after a ``dbt parse`` or build, can be older than the YAML (``make manifest`` is a manual step),
 and is megabytes of JSON. The price: a ``pinpipe_question`` set elsewhere than a property file's
 ``config: meta`` (dbt_project.yml, a model's ``config()`` call, a top-level ``meta``) is not seen here;
-tests/test_semantic_layer.py checks that dbt's own manifest holds the same list.
+tests/dbt_project/test_semantic_layer.py checks that dbt's own manifest holds the same list.
 """
 
 from __future__ import annotations
