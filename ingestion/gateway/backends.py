@@ -1,4 +1,5 @@
-"""Where the gateway sends records: Kafka (kafka-python producer) and Kinesis (boto3).
+"""Where the gateway sends records: Kafka (the chosen client, ingestion/kafka/clients.py) and Kinesis
+(boto3).
 
 Each backend connects lazily (the gateway starts even while a broker is down) and turns the
 transport's failures into :class:`Unavailable` (the caller answers 503 with Retry-After) or into a
@@ -46,7 +47,8 @@ class KafkaResult:
 
 
 class KafkaBackend:
-    """Produces to the uid's topics with the project's producer (idempotent, acks=all)."""
+    """Produces to the uid's topics with the chosen client's acknowledging producer (idempotent,
+    acks=all; :class:`ingestion.kafka.roles.AcknowledgingProducer`)."""
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
         self.settings = settings
@@ -57,16 +59,15 @@ class KafkaBackend:
     def _get_producer(self) -> Any:
         with self._lock:
             if self._producer is None:
-                # the kafka extra, imported on the first Kafka request: the gateway runs without it
-                from ingestion.kafka.producer import make_producer
+                # the kafka extras, imported on the first Kafka request: the gateway runs without them
+                from ingestion.kafka.clients import open_acknowledging_producer
                 from ingestion.kafka.topics import ensure_topics
 
                 try:
                     # short waits: an unreachable broker answers 503 in seconds, not after 30 s
                     ensure_topics(self.settings, bootstrap_timeout_ms=5_000)
-                    # a short linger: each request waits for its acknowledgement
-                    self._producer = make_producer(
-                        self.settings, linger_ms=2, max_block_ms=5_000, bootstrap_timeout_ms=5_000
+                    self._producer = open_acknowledging_producer(
+                        self.settings, timeout=self.timeout, connect_timeout=5.0
                     )
                 except PinpipeError as exc:
                     raise Unavailable(str(exc)) from None
@@ -78,58 +79,42 @@ class KafkaBackend:
 
     def partitions(self, topic: str) -> int:
         """The topic's partition count (from the producer's metadata)."""
-        from kafka.errors import KafkaError  # kafka extra
+        from ingestion.kafka.roles import KafkaUnreachable, TopicMissing
 
         try:
-            found = self._get_producer().partitions_for(topic)
-        except KafkaError as exc:
-            raise Unavailable(f"Kafka metadata for {topic} unavailable: {exc}") from None
-        if not found:
-            raise NotFound(f"topic {topic} does not exist")
-        return len(found)
+            count: int = self._get_producer().partitions(topic)
+        except TopicMissing as exc:
+            raise NotFound(str(exc)) from None
+        except KafkaUnreachable as exc:
+            raise Unavailable(str(exc)) from None
+        return count
 
     def produce(self, topic: str, records: list[tuple[bytes | None, bytes, int | None]]) -> list[KafkaResult]:
         """Send (key, value, partition) records and wait for each one's acknowledgement."""
-        from kafka.errors import KafkaError, KafkaTimeoutError  # kafka extra
+        from ingestion.kafka.roles import KafkaUnreachable
 
-        producer = self._get_producer()
-        futures: list[Any] = []
-        for key, value, partition in records:
-            try:
-                futures.append(producer.send(topic, value=value, key=key, partition=partition))
-            except KafkaTimeoutError as exc:  # no metadata within max_block_ms: the broker is away
-                if not futures:
-                    raise Unavailable(f"Kafka did not answer: {exc}") from None
-                futures.append(exc)
-            except KafkaError as exc:  # refused at once (e.g. larger than max_request_size)
-                futures.append(exc)
-        results: list[KafkaResult] = []
-        for future in futures:
-            if isinstance(future, Exception):
-                results.append(_failure(future))
-                continue
-            try:
-                metadata = future.get(timeout=self.timeout)
-            except Exception as exc:
-                results.append(_failure(exc))
-            else:
-                results.append(KafkaResult(metadata.partition, metadata.offset))
+        try:
+            answers = self._get_producer().send_and_wait(topic, records)
+        except KafkaUnreachable as exc:
+            raise Unavailable(str(exc)) from None
+        results = [
+            KafkaResult(a.partition, a.offset)
+            if a.error is None
+            else KafkaResult(
+                None, None, RETRIABLE_KAFKA_ERROR if a.retriable else INVALID_KAFKA_RECORD, a.error
+            )
+            for a in answers
+        ]
         if results and all(r.error_code == RETRIABLE_KAFKA_ERROR for r in results):
             raise Unavailable(f"Kafka took none of the records: {results[0].error}")
         return results
 
     def close(self) -> None:
-        """Flush and close the producer."""
+        """Deliver what is queued and close the producer."""
         with self._lock:
             if self._producer is not None:
-                self._producer.close(timeout=10)
+                self._producer.close()
                 self._producer = None
-
-
-def _failure(exc: BaseException) -> KafkaResult:
-    retriable = bool(getattr(exc, "retriable", False)) or type(exc).__name__ in ("KafkaTimeoutError",)
-    code = RETRIABLE_KAFKA_ERROR if retriable else INVALID_KAFKA_RECORD
-    return KafkaResult(None, None, code, f"{type(exc).__name__}: {exc}"[:300])
 
 
 class KinesisBackend:

@@ -1,4 +1,4 @@
-"""Which Kafka client plays the two roles (:mod:`ingestion.kafka.roles`).
+"""Which Kafka client plays the three roles (:mod:`ingestion.kafka.roles`).
 
 Clients (one module each, both behind the roles' Protocols, both with the same guarantees):
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 
 from ingestion.errors import PinpipeError
-from ingestion.kafka.roles import LandingConsumer, RecordProducer
+from ingestion.kafka.roles import AcknowledgingProducer, LandingConsumer, RecordProducer
 from ingestion.settings import Settings
 
 CLIENTS = ("confluent", "kafka-python")
@@ -72,3 +72,17 @@ def open_landing_consumer(settings: Settings, *, client_id: str, timeout: float)
     from ingestion.kafka.python_client import KafkaPythonLandingConsumer  # kafka extra
 
     return KafkaPythonLandingConsumer(settings, client_id=client_id, timeout=timeout)
+
+
+def open_acknowledging_producer(
+    settings: Settings, *, timeout: float, connect_timeout: float
+) -> AcknowledgingProducer:
+    """The chosen client's producer that answers for each record within ``timeout`` seconds; raises
+    KafkaUnreachable when Kafka does not answer within ``connect_timeout`` seconds."""
+    if choose_client(settings) == "confluent":
+        from ingestion.kafka.confluent import ConfluentAcknowledgingProducer  # kafka-fast extra
+
+        return ConfluentAcknowledgingProducer(settings, timeout=timeout, connect_timeout=connect_timeout)
+    from ingestion.kafka.python_client import KafkaPythonAcknowledgingProducer  # kafka extra
+
+    return KafkaPythonAcknowledgingProducer(settings, timeout=timeout, connect_timeout=connect_timeout)

@@ -1,4 +1,4 @@
-"""The confluent-kafka client (librdkafka) in pinpipe's two Kafka roles: producer and landing consumer.
+"""The confluent-kafka client (librdkafka) in pinpipe's Kafka roles: producers and the landing consumer.
 
 The fast client, used wherever it is installed (extra ``kafka-fast``); the guarantees are those of the
 kafka-python client (:mod:`ingestion.kafka.python_client`), set here in librdkafka's terms:
@@ -35,9 +35,12 @@ from ingestion.kafka.roles import (
     CONSUMER,
     PRODUCER,
     START_HINT,
+    Acknowledgement,
     DeliveryCounts,
+    KafkaUnreachable,
     RebalanceHooks,
     Run,
+    TopicMissing,
     TopicPartition,
     compression,
 )
@@ -220,6 +223,78 @@ class ConfluentProducer:
         # Every record ends delivered or failed within delivery.timeout.ms, so this returns.
         self._producer.flush()
         return self.counts()
+
+
+class ConfluentAcknowledgingProducer:
+    """The gateway's producer with confluent-kafka: a delivery callback per record fills its answer.
+
+    librdkafka gives up on a record after the gateway's ``timeout`` (``delivery.timeout.ms``), so a
+    record answered as timed out is not delivered behind the client's back later."""
+
+    client = "confluent"
+
+    def __init__(self, settings: Settings, *, timeout: float, connect_timeout: float) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        config = producer_config(settings, f"pinpipe-gateway-{settings.uid}")
+        config |= {"linger.ms": 2, "delivery.timeout.ms": max(1_000, int(timeout * 1000))}
+        self._producer = Producer(config, logger=client_log)
+        try:
+            self._producer.list_topics(timeout=connect_timeout)
+        except KafkaException as exc:
+            raise KafkaUnreachable(str(_cannot_reach(settings, connect_timeout, exc))) from None
+
+    def partitions(self, topic: str) -> int:
+        try:
+            metadata = self._producer.list_topics(topic, timeout=self.connect_timeout)
+        except KafkaException as exc:
+            raise KafkaUnreachable(f"Kafka metadata for {topic} unavailable: {_error_name(exc)}") from None
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise TopicMissing(f"topic {topic} does not exist")
+        return len(found.partitions)
+
+    def send_and_wait(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes, int | None]]
+    ) -> list[Acknowledgement]:
+        answers: list[Acknowledgement | None] = [None] * len(records)
+
+        def answer(position: int) -> Any:
+            def on_delivery(error: KafkaError | None, message: Message) -> None:
+                answers[position] = (
+                    Acknowledgement(message.partition(), message.offset())
+                    if error is None
+                    else Acknowledgement(
+                        error=f"{error.name()}: {error.str()}"[:300], retriable=error.retriable()
+                    )
+                )
+
+            return on_delivery
+
+        for position, (key, value, partition) in enumerate(records):
+            placed = -1 if partition is None else partition  # -1: the partitioner chooses (by key)
+            while True:
+                try:
+                    self._producer.produce(topic, value, key, placed, on_delivery=answer(position))
+                    break
+                except BufferError:  # the local queue is full: serve deliveries, then retry
+                    self._producer.poll(0.05)
+                except KafkaException as exc:  # refused at once, e.g. larger than message.max.bytes
+                    error = exc.args[0]
+                    answers[position] = Acknowledgement(
+                        error=f"{_error_name(exc)}: {exc}"[:300], retriable=bool(error.retriable())
+                    )
+                    break
+        # every record is answered within delivery.timeout.ms; the margin covers the last callback
+        deadline = time.monotonic() + self.timeout + 5
+        while any(a is None for a in answers) and time.monotonic() < deadline:
+            self._producer.poll(0.05)
+        late = Acknowledgement(error=f"KafkaTimeoutError: no answer within {self.timeout:g}s", retriable=True)
+        return [a or late for a in answers]
+
+    def close(self) -> None:
+        self._producer.flush(10)
 
 
 class ConfluentLandingConsumer:

@@ -1,8 +1,8 @@
 """The project's kafka-python producer: idempotent, ``acks=all``, batched and compressed.
 
-Used by the gateway's Kafka backend and, through :class:`ingestion.kafka.python_client.KafkaPythonProducer`,
-by the emulator's Kafka sink when kafka-python is the chosen client (ingestion/kafka/clients.py); the
-confluent-kafka producer has the same settings in librdkafka's terms (ingestion/kafka/confluent.py).
+Used by the kafka-python producers of :mod:`ingestion.kafka.python_client` (the emulator's Kafka sink
+and the gateway's, when kafka-python is the chosen client: ingestion/kafka/clients.py); the
+confluent-kafka producers have the same settings in librdkafka's terms (ingestion/kafka/confluent.py).
 Needs the kafka extra (kafka-python).
 """
 

@@ -1,4 +1,4 @@
-"""The kafka-python client in pinpipe's two Kafka roles: producer and landing consumer.
+"""The kafka-python client in pinpipe's Kafka roles: producers and the landing consumer.
 
 The portable client (pure Python, extra ``kafka``), used when confluent-kafka is not installed or
 ``PINPIPE_KAFKA_CLIENT=kafka-python`` asks for it; the same guarantees as
@@ -20,12 +20,22 @@ from typing import Any
 
 from kafka import AsyncConsumerRebalanceListener, KafkaConsumer
 from kafka import TopicPartition as KafkaPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from ingestion.errors import PinpipeError
 from ingestion.kafka.producer import make_producer
-from ingestion.kafka.roles import CONSUMER, START_HINT, DeliveryCounts, RebalanceHooks, Run, TopicPartition
+from ingestion.kafka.roles import (
+    CONSUMER,
+    START_HINT,
+    Acknowledgement,
+    DeliveryCounts,
+    KafkaUnreachable,
+    RebalanceHooks,
+    Run,
+    TopicMissing,
+    TopicPartition,
+)
 from ingestion.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +84,65 @@ class KafkaPythonProducer:
         self._producer.flush()
         self._producer.close()
         return self.counts()
+
+
+class KafkaPythonAcknowledgingProducer:
+    """The gateway's producer with kafka-python: each record's future answers for it."""
+
+    client = "kafka-python"
+
+    def __init__(self, settings: Settings, *, timeout: float, connect_timeout: float) -> None:
+        self.timeout = timeout
+        wait_ms = int(connect_timeout * 1000)
+        try:  # a short linger: each request waits for its acknowledgement
+            self._producer = make_producer(
+                settings, linger_ms=2, max_block_ms=wait_ms, bootstrap_timeout_ms=wait_ms
+            )
+        except Exception as exc:  # PinpipeError, NoBrokersAvailable and friends
+            raise KafkaUnreachable(f"Kafka at {settings.kafka_bootstrap} is unreachable: {exc}") from None
+
+    def partitions(self, topic: str) -> int:
+        try:
+            found = self._producer.partitions_for(topic)
+        except KafkaError as exc:
+            raise KafkaUnreachable(f"Kafka metadata for {topic} unavailable: {exc}") from None
+        if not found:
+            raise TopicMissing(f"topic {topic} does not exist")
+        return len(found)
+
+    def send_and_wait(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes, int | None]]
+    ) -> list[Acknowledgement]:
+        futures: list[Any] = []
+        for key, value, partition in records:
+            try:
+                futures.append(self._producer.send(topic, value=value, key=key, partition=partition))
+            except KafkaTimeoutError as exc:  # no metadata within max_block_ms: the broker is away
+                if not futures:
+                    raise KafkaUnreachable(f"Kafka did not answer: {exc}") from None
+                futures.append(exc)
+            except KafkaError as exc:  # refused at once (e.g. larger than max_request_size)
+                futures.append(exc)
+        answers = []
+        for future in futures:
+            if isinstance(future, Exception):
+                answers.append(_refused(future))
+                continue
+            try:
+                metadata = future.get(timeout=self.timeout)
+            except Exception as exc:
+                answers.append(_refused(exc))
+            else:
+                answers.append(Acknowledgement(metadata.partition, metadata.offset))
+        return answers
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+
+def _refused(exc: BaseException) -> Acknowledgement:
+    retriable = bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
+    return Acknowledgement(error=f"{type(exc).__name__}: {exc}"[:300], retriable=retriable)
 
 
 def _pairs(partitions: Any) -> set[TopicPartition]:

@@ -1,6 +1,7 @@
 """The two roles a Kafka client plays in pinpipe, whichever client plays them.
 
-One Protocol each: a :class:`RecordProducer` (the emulator's Kafka sink) and a
+One Protocol each: a :class:`RecordProducer` (the emulator's Kafka sink), an
+:class:`AcknowledgingProducer` (the gateway's: an answer for every record, REST Proxy style) and a
 :class:`LandingConsumer` (the consumer under :class:`ingestion.kafka.landing.KafkaLanding`, which keeps
 the landing's rules: buffering, offsets committed after durable writes, rebalances, drains); the
 delivery and fetch settings both clients apply. The clients (``confluent.py``, ``python_client.py``)
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ingestion.errors import PinpipeError
 from ingestion.settings import Settings
 
 TopicPartition = tuple[str, int]
@@ -76,6 +78,44 @@ class RecordProducer(Protocol):
 
     def close(self) -> DeliveryCounts:
         """Wait until every queued record is delivered or given up on, close, return the counts."""
+
+
+class KafkaUnreachable(PinpipeError):
+    """Kafka could not be reached in time: nothing was sent (the gateway answers 503)."""
+
+
+class TopicMissing(PinpipeError):
+    """The topic does not exist (the gateway answers 404)."""
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """One record's answer from an :class:`AcknowledgingProducer`: where it was written, or why not
+    and whether sending it again may succeed (a timeout, no leader) or never will (too large)."""
+
+    partition: int | None = None
+    offset: int | None = None
+    error: str | None = None
+    retriable: bool = False
+
+
+class AcknowledgingProducer(Protocol):
+    """A producer that waits for the broker's answer to each record (idempotent, ``acks=all``, short
+    linger): the gateway tells its client exactly which records to send again."""
+
+    client: str
+
+    def partitions(self, topic: str) -> int:
+        """The topic's partition count (TopicMissing, or KafkaUnreachable)."""
+
+    def send_and_wait(
+        self, topic: str, records: Sequence[tuple[bytes | None, bytes, int | None]]
+    ) -> list[Acknowledgement]:
+        """Send (key, value, partition or None) records; one answer per record, in order, within the
+        producer's timeout. KafkaUnreachable when the first record cannot even be queued."""
+
+    def close(self) -> None:
+        """Deliver what is queued (bounded), then close."""
 
 
 class RebalanceHooks(Protocol):

@@ -39,6 +39,7 @@ from ingestion.bronze.loader import BronzeLoader
 from ingestion.bronze.tables import read_table, stream_table
 from ingestion.errors import PinpipeError
 from ingestion.gateway.app import KAFKA_JSON_V2, check_bind, create_app, is_loopback, server_options
+from ingestion.kafka.clients import CLIENTS
 from ingestion.kafka.landing import KafkaLanding
 from ingestion.kafka.topics import ensure_topics
 from ingestion.kinesis import ensure_streams, kinesis_client
@@ -71,12 +72,16 @@ def serve(app: FastAPI) -> Iterator[str]:
         thread.join(15)
 
 
-@pytest.fixture
-def gw_settings(tmp_path: Path, broker: LocalKafka, local_aws: LocalAWS) -> Settings:
+@pytest.fixture(params=CLIENTS)
+def gw_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, broker: LocalKafka, local_aws: LocalAWS
+) -> Settings:
+    """Settings of a gateway on the real broker and moto, with each Kafka client in turn."""
     settings = Settings(
         data_dir=tmp_path / "data",
         uid=f"gw{next(_uids)}",
         kafka_bootstrap=broker.bootstrap_servers,
+        kafka_client=request.param,
         kinesis_shards=1,
         stream_commit_seconds=0.2,
         stream_poll_seconds=0.05,
