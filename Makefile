@@ -57,7 +57,7 @@ run: venv-run
 
 ## test: Python linters, then the whole pytest suite (it starts its own Kafka, moto, Spark, Airflow; sqlfluff runs in it)
 test: venv-test lint-python system-packages
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 ## test-unit: the quick tests only: no server, no dbt or Airflow process, no kill -9 (a few minutes; PYTEST_ARGS=...)
 test-unit: venv-test
