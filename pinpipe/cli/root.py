@@ -25,7 +25,12 @@ class WithPluginCommands(click.Group):
             return
         self._plugins_added = True
         for entry in entry_points(group="pinpipe.commands"):
-            plugin = entry.load()
+            try:
+                plugin = entry.load()
+            except Exception as exc:  # a broken plugin must not take every command down with it
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                click.echo(f"pinpipe: the commands of {entry.value} are unavailable: {reason}", err=True)
+                continue
             existing = self.commands.get(entry.name)
             if isinstance(existing, click.Group) and isinstance(plugin, click.Group):
                 for name, command in plugin.commands.items():

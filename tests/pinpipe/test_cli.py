@@ -352,3 +352,38 @@ def test_report_escapes_control_characters_in_data(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "art\\x1b[2J\\x07\\u202e" in shown.stdout
     assert not any(ch in shown.stdout for ch in "\x1b\x07\u202e")
+
+
+@click.group()
+def plugin_kafka() -> None:
+    """A plugin's group of the same name as one of pinpipe's."""
+
+
+@plugin_kafka.command("start")
+def plugin_kafka_start() -> None:
+    click.echo("plugin start ran")
+
+
+def test_plugin_commands_merge_into_their_group_and_a_broken_plugin_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    from click.testing import CliRunner
+
+    from pinpipe.cli import root
+
+    group = "pinpipe.commands"
+    found = [
+        EntryPoint("kafka", f"{__name__}:plugin_kafka", group),
+        EntryPoint("broken", "no_such_module_of_pinpipe:commands", group),
+    ]
+    monkeypatch.setattr(root, "entry_points", lambda group: found)
+    fresh = root.WithPluginCommands(commands={"kafka": click.Group("kafka", commands={"topics": cli})})
+    runner = CliRunner()
+    listed = runner.invoke(fresh, ["kafka", "--help"])
+    assert listed.exit_code == 0, listed.output
+    assert "start" in listed.stdout and "topics" in listed.stdout
+    assert listed.stderr.count("\n") == 1
+    assert "no_such_module_of_pinpipe:commands are unavailable: No module named" in listed.stderr
+    assert runner.invoke(fresh, ["kafka", "start"]).stdout == "plugin start ran\n"
