@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingestion.errors import PinpipeError
+from ingestion.kafka.roles import KafkaUnreachable, TopicMissing
 from ingestion.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ class KafkaBackend:
 
     def partitions(self, topic: str) -> int:
         """The topic's partition count (from the producer's metadata)."""
-        from ingestion.kafka.roles import KafkaUnreachable, TopicMissing
-
         try:
             count: int = self._get_producer().partitions(topic)
         except TopicMissing as exc:
@@ -91,8 +90,6 @@ class KafkaBackend:
 
     def produce(self, topic: str, records: list[tuple[bytes | None, bytes, int | None]]) -> list[KafkaResult]:
         """Send (key, value, partition) records and wait for each one's acknowledgement."""
-        from ingestion.kafka.roles import KafkaUnreachable
-
         try:
             answers = self._get_producer().send_and_wait(topic, records)
         except KafkaUnreachable as exc:
