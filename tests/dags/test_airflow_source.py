@@ -22,19 +22,18 @@ pytestmark = pytest.mark.integration
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 
 RUN_DRAIN = """
-import json, runpy, sys, time
+import json, runpy, sys
 
 module = runpy.run_path(sys.argv[1])
 dag = module["dag"]
 task = dag.task_dict["ingest.land_from_kafka"]
 task.python_callable.__globals__["get_current_context"] = lambda: {"params": {"source": sys.argv[2]}}
-started = time.monotonic()
 try:
     task.python_callable()
     outcome = {"raised": None, "message": ""}
 except Exception as exc:
     outcome = {"raised": type(exc).__name__, "message": str(exc)}
-outcome.update(seconds=time.monotonic() - started, default=dag.params["source"])
+outcome.update(default=dag.params["source"])
 print(json.dumps(outcome))
 """
 
@@ -80,7 +79,9 @@ def run_with_dag(script: str, env: dict[str, str], *args: str) -> dict[str, Any]
 
 def run_drain(tmp_path: Path, source: str) -> dict[str, Any]:
     """The land_from_kafka task's callable with ``source``, against a port where no broker listens."""
-    return run_with_dag(RUN_DRAIN, dag_process_env(tmp_path), source)
+    # An outage limit far beyond run_with_dag's 300 s timeout: a drain that waited for the broker instead
+    # of deciding at once would fail the test there (an event, not a bound on the elapsed time).
+    return run_with_dag(RUN_DRAIN, dag_process_env(tmp_path, PINPIPE_KAFKA_OUTAGE_TIMEOUT="3600"), source)
 
 
 def test_auto_without_a_broker_reads_the_lake(tmp_path: Path) -> None:
@@ -89,14 +90,11 @@ def test_auto_without_a_broker_reads_the_lake(tmp_path: Path) -> None:
     assert outcome["raised"] == "AirflowSkipException", outcome
     assert "source=auto: " in outcome["message"] and "unreachable" in outcome["message"]
     assert "reading the lake landing" in outcome["message"]
-    # generous (a loaded machine): without the probe the drain would wait out its 120 s outage limit
-    assert outcome["seconds"] < 60
 
 
 def test_kafka_without_a_broker_fails_fast_without_retry(tmp_path: Path) -> None:
     outcome = run_drain(tmp_path, "kafka")
     assert outcome["raised"] == "AirflowFailException", outcome
-    assert outcome["seconds"] < 60  # as above: no retry, no outage wait (measured: about 1 s idle)
     assert "\n" not in outcome["message"]
     assert outcome["message"].startswith("source=kafka: Kafka broker at 127.0.0.1:")
 
