@@ -197,7 +197,7 @@ class StreamIngestion:
         try:
             last_commit = last_data = last_progress = time.monotonic()
             while not self._stop.is_set():
-                now = time.monotonic()
+                now = polled_at = time.monotonic()
                 for state in self.streams.values():
                     if now >= state.next_discovery:
                         self._discover(state)
@@ -218,7 +218,7 @@ class StreamIngestion:
                     idle_exit is not None
                     and not pending
                     and now - last_data >= idle_exit
-                    and not self._waiting()
+                    and not self._backing_off(since=polled_at)
                 ):
                     break
                 if not got:
@@ -228,10 +228,14 @@ class StreamIngestion:
             restore()
         return self.report
 
-    def _waiting(self) -> bool:
-        """Whether a shard backs off (throttled): it may hold records, so the loop is not idle."""
-        now = time.monotonic()
-        return any(r.wait_until > now for s in self.streams.values() for r in s.shards.values())
+    def _backing_off(self, *, since: float) -> bool:
+        """Whether a shard was backing off (throttled) at any point of the round that began at ``since``.
+
+        Such a shard may hold records and was skipped, so the round does not prove the streams idle. Asking
+        about *now* instead would let a round that skipped a shard, followed by a pause (a loaded
+        machine), end the run with that shard never read after its back-off.
+        """
+        return any(r.wait_until > since for s in self.streams.values() for r in s.shards.values())
 
     def _handle_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

@@ -432,6 +432,32 @@ def test_children_follow_their_parent_and_iterator_errors_and_throttling_are_sur
     assert checkpoint is not None and checkpoint["shards"]["shardId-p"] == {"seq": "5", "done": True}
 
 
+def test_a_pause_after_a_round_that_skipped_a_throttled_shard_does_not_end_the_run(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI once ended an idle run with a throttled shard never read: the round skipped it, the machine paused
+    the process past the back-off, and the idle check then saw no shard backing off. The pause is made
+    certain here: every round that leaves a shard backing off is followed by waiting out the back-off.
+    """
+    data = [record("geo", i) for i in range(4)]
+    fake = FakeKinesis({"shardId-a": ((), False, data)}, throttle_at=1)
+    tuned = settings.model_copy(update={"stream_poll_seconds": 0.01, "stream_commit_seconds": 0.05})
+    ingestion = StreamIngestion(tuned, client=fake)
+    real_poll = ingestion._poll
+
+    def poll_then_pause(state: Any) -> int:
+        got = real_poll(state)
+        ends = [r.wait_until for r in state.shards.values() if r.wait_until > time.monotonic()]
+        while ends and time.monotonic() <= max(ends):
+            time.sleep(0.05)
+        return got
+
+    monkeypatch.setattr(ingestion, "_poll", poll_then_pause)
+    report = ingestion.run(idle_exit=0.5)
+    assert report.errors.get("ProvisionedThroughputExceededException") == 1
+    assert sorted(bronze(tuned, "geo")["_raw_json"].to_pylist()) == sorted(d.decode() for d in data)
+
+
 def test_a_stream_deleted_and_created_again_is_read_from_its_start(stream_settings: Settings) -> None:
     client = kinesis_client()
     ensure_streams(client, stream_settings)
