@@ -228,7 +228,7 @@ def test_one_project_root() -> None:
 
 MODULE_LINES = 600
 """The most lines a module should need; a longer one does several jobs."""
-OVERSIZED = {"emulator/generate.py"}
+OVERSIZED: set[str] = set()
 """Modules still over the bound, to be split (issue "packages by role"): none may join them, and each
 leaves this list when it is split."""
 
