@@ -44,7 +44,7 @@ CONSUMER: dict[str, Any] = {
     "fetch_max_bytes": 64 * 1024 * 1024,
     "max_poll_records": 5_000,
     "reconnect_backoff_max_ms": 2_000,
-    "session_timeout_ms": 6_000,  # Settings.kafka_session_timeout_ms (default the broker minimum)
+    "session_timeout_ms": 45_000,  # replaced by Settings.kafka_session_timeout_ms
     "heartbeat_interval_ms": 2_000,
 }
 """The landing consumer's fetch and group settings, for both clients (kafka-python's names)."""

@@ -21,11 +21,13 @@ class KafkaSettings(BaseModel):
     kafka_outage_timeout: float = Field(
         default=120.0, gt=0, description="Kafka landing: a drain fails after this long without progress."
     )
+    # Kafka's own default since 3.0 (KIP-735): at the broker's minimum (6 s) a member on a loaded machine
+    # was evicted mid-drain because its heartbeats starved; a crashed member's partitions now wait longer.
     kafka_session_timeout_ms: int = Field(
-        default=6_000,
+        default=45_000,
         ge=6_000,
         le=300_000,
-        description="Kafka landing: ms after which a silent group member is replaced (broker minimum).",
+        description="Kafka landing: ms after which a silent group member is replaced.",
     )
     kafka_compression: str = Field(default="lz4", description="Producer compression: lz4, gzip, zstd, none.")
     kafka_client: str = Field(

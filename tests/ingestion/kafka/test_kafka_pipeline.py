@@ -195,8 +195,17 @@ def test_kafka_sink_and_drain_land_every_record(
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     tmp_path: Path, broker: LocalKafka, source_url: str, kafka_client: str
 ) -> None:
+    # the broker's minimum session timeout: each run after a kill waits for the killed member's session
+    # to expire before the group gives it the partitions
     settings = kafka_settings(
-        tmp_path, broker, source_url, kafka_client, partitions=6, flush_records=1_000, flush_seconds=30
+        tmp_path,
+        broker,
+        source_url,
+        kafka_client,
+        partitions=6,
+        flush_records=1_000,
+        flush_seconds=30,
+        kafka_session_timeout_ms=6_000,
     )
     indexes = produce_events(settings, 50_000)  # 150,000 records
     rng = random.Random(11)
