@@ -17,6 +17,9 @@ SYNC = $(UV) sync --frozen --inexact --quiet $(addprefix --extra ,$(1))
 
 .DEFAULT_GOAL := help
 UNIT_TESTS := -m "not slow and not kafka and not integration"
+# pytest-xdist workers; each test module is one group (tests/conftest.py). TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 2
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 .PHONY: help run test test-unit system-packages lint lint-python manifest airflow lock venv-run venv-test venv-airflow clean
 .PHONY: sql docs venv-analytics
@@ -57,11 +60,11 @@ run: venv-run
 
 ## test: Python linters, then the whole pytest suite (it starts its own Kafka, moto, Spark, Airflow; sqlfluff runs in it)
 test: venv-test lint-python system-packages
-	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) --durations=25 $(PYTEST_ARGS)
 
 ## test-unit: the quick tests only: no server, no dbt or Airflow process, no kill -9 (a few minutes; PYTEST_ARGS=...)
 test-unit: venv-test
-	$(BIN)/python -m pytest $(UNIT_TESTS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(UNIT_TESTS) $(PYTEST_ARGS)
 
 ## system-packages: install the Debian packages the tests use (chromium, faketime) where missing
 system-packages:

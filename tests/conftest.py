@@ -1,8 +1,16 @@
-"""Shared fixtures: an isolated data folder and lake per test, and the real records of the original."""
+"""Shared fixtures: an isolated data folder and lake per test, and the real records of the original.
+
+The suite runs in pytest-xdist workers (``make test``: ``-n 2 --dist loadgroup``). Each test module is one
+group, so a module's fixtures (a broker, a built warehouse) are made once, in one worker. The modules that
+write or read the repository's own ``dbt_project/target/`` (the Airflow DAG renders from its manifest) share
+one group and so run one after the other; every other dbt run writes a per-worker target folder.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +30,64 @@ def _interrupted(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _children() -> list[int]:
+    """This process's child processes (Linux /proc), e.g. the xdist workers."""
+    pids: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(pid) for pid in (task / "children").read_text().split()]
+    return pids
+
+
+def _interrupted_with_workers(signum: int, frame: FrameType | None) -> None:
+    for pid in _children():  # each worker stops its own servers, as it does on Ctrl-C
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    _interrupted(signum, frame)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """SIGTERM ends the run like Ctrl-C does, so fixtures stop the servers they started (a Kafka
-    broker or moto runs in its own session and would otherwise outlive an interrupted run)."""
-    signal.signal(signal.SIGTERM, _interrupted)
+    broker or moto runs in its own session and would otherwise outlive an interrupted run). The xdist
+    controller passes the signal on to its workers, which hold the fixtures."""
+    worker = hasattr(session.config, "workerinput")
+    signal.signal(signal.SIGTERM, _interrupted if worker else _interrupted_with_workers)
+
+
+REPOSITORY_TARGET_GROUP = "repository-dbt-target"
+"""The xdist group of the tests that write or read ``dbt_project/target/`` of the repository."""
+
+_REPOSITORY_TARGET_MODULES = ("tests/dags/",)
+_REPOSITORY_TARGET_TESTS = ("tests/dbt_project/test_dbt_project.py::test_sqlfluff_lint_passes",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per test module, the repository-target users in one (see the module docstring)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        module = item.nodeid.split("::", 1)[0]
+        shared = module.startswith(_REPOSITORY_TARGET_MODULES)
+        shared = shared or item.nodeid.startswith(_REPOSITORY_TARGET_TESTS)
+        item.add_marker(pytest.mark.xdist_group(REPOSITORY_TARGET_GROUP if shared else module))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dbt_output_outside_the_repository(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """dbt's target and log folders in the module's tmp unless the environment names them, so that two
+    workers' dbt runs never share ``dbt_project/target/``. The modules of the repository-target group
+    (the DAG renders from that folder's manifest) get the repository's folders instead."""
+    with pytest.MonkeyPatch.context() as patch:
+        if str(request.path.relative_to(Path(__file__).parent.parent)).startswith(_REPOSITORY_TARGET_MODULES):
+            patch.delenv("DBT_TARGET_PATH", raising=False)
+            patch.delenv("DBT_LOG_PATH", raising=False)
+        elif not os.environ.get("DBT_TARGET_PATH"):
+            folder = tmp_path_factory.mktemp("dbt-output")
+            patch.setenv("DBT_TARGET_PATH", str(folder / "target"))
+            patch.setenv("DBT_LOG_PATH", str(folder / "logs"))
+        yield
 
 
 @pytest.fixture
