@@ -32,8 +32,8 @@ Choices for a development broker:
 - No time-based retention: replayed records carry old event timestamps and would otherwise be deleted at
   the first retention check. Size-based retention keeps at most 1 GiB per partition.
 
-Command line: ``python -m devservices.kafka start|stop|status [--data-dir D] [--port P]``;
-:func:`start_background`, :func:`stop_background` and :func:`broker_status` hold its logic.
+Command line: ``pinpipe kafka start|stop|status [--port P]`` (devservices/cli.py, a ``pinpipe.commands``
+plugin); :func:`start_background`, :func:`stop_background` and :func:`broker_status` hold its logic.
 """
 
 from __future__ import annotations
