@@ -91,7 +91,9 @@ def test_a_wheel_installed_outside_the_checkout_runs_the_main_job(tmp_path: Path
     )
     work = tmp_path / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINPIPE_", "PYTHON", "VIRTUAL_ENV"))}
+    # a user's environment, without the test suite's dbt output folders (tests/conftest.py)
+    user_variables = ("PINPIPE_", "PYTHON", "VIRTUAL_ENV", "DBT_TARGET_PATH", "DBT_LOG_PATH")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(user_variables)}
     run = [str(venv / "bin" / "pinpipe"), "run", "--rows", "400", "--events", "250", "--quiet-dbt"]
     installed = subprocess.run(run, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert installed.returncode == 0, installed.stderr + installed.stdout
@@ -104,7 +106,13 @@ def test_a_wheel_installed_outside_the_checkout_runs_the_main_job(tmp_path: Path
 
     # the same job from the checkout gives the same gold
     checkout_data = tmp_path / "checkout-data"
-    env_checkout = {**env, "PINPIPE_DATA_DIR": str(checkout_data)}
+    env_checkout = {
+        **env,
+        "PINPIPE_DATA_DIR": str(checkout_data),
+        # the repository's dbt_project/target belongs to the DAG tests, which may run at the same time
+        "DBT_TARGET_PATH": str(checkout_data / "target"),
+        "DBT_LOG_PATH": str(checkout_data / "logs"),
+    }
     run_checkout = [sys.executable, "-m", "pinpipe", *run[1:]]
     ran = subprocess.run(
         run_checkout, cwd=REPO_ROOT, env=env_checkout, capture_output=True, text=True, timeout=900
