@@ -61,6 +61,7 @@ _REPOSITORY_TARGET_MODULES = ("tests/dags/",)
 _REPOSITORY_TARGET_TESTS = ("tests/dbt_project/test_dbt_project.py::test_sqlfluff_lint_passes",)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the groups into node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """One xdist group per test module, the repository-target users in one (see the module docstring)."""
     for item in items:
@@ -70,6 +71,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         shared = module.startswith(_REPOSITORY_TARGET_MODULES)
         shared = shared or item.nodeid.startswith(_REPOSITORY_TARGET_TESTS)
         item.add_marker(pytest.mark.xdist_group(REPOSITORY_TARGET_GROUP if shared else module))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Stop with one line when xdist no longer groups: the tests would still pass, sharing the
+    repository's dbt target at random (pytest 9.2 did this to xdist 3.8: pytest-xdist#1386)."""
+    if node.config.getoption("dist") != "loadgroup":
+        return
+    lost = [nodeid for nodeid in ids if "@" not in nodeid.rsplit("]", 1)[-1]]
+    if lost:
+        pytest.exit(
+            f"pytest-xdist did not group {lost[0]} (and {len(lost) - 1} more) by its module: this pytest and "
+            "pytest-xdist do not work together; use the versions of uv.lock, or TEST_WORKERS=0",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 @pytest.fixture(scope="module", autouse=True)
