@@ -3,7 +3,7 @@
 The suite runs in pytest-xdist workers (``make test``: ``-n 2 --dist loadgroup``). Each test module is one
 group, so a module's fixtures (a broker, a built warehouse) are made once, in one worker. The modules that
 write or read the repository's own ``dbt_project/target/`` (the Airflow DAG renders from its manifest) share
-one group and so run one after the other; every other dbt run writes a per-worker target folder.
+one group and so run one after the other; every other module's dbt runs write a target folder of its own.
 """
 
 from __future__ import annotations
