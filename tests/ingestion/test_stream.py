@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -437,21 +438,27 @@ def test_a_pause_after_a_round_that_skipped_a_throttled_shard_does_not_end_the_r
 ) -> None:
     """CI once ended an idle run with a throttled shard never read: the round skipped it, the machine paused
     the process past the back-off, and the idle check then saw no shard backing off. The pause is made
-    certain here: every round that leaves a shard backing off is followed by waiting out the back-off.
+    certain here, without waiting: after every round that leaves a shard backing off, the loop's clock
+    jumps one second past the back-off (and so past the idle exit too).
     """
     data = [record("geo", i) for i in range(4)]
     fake = FakeKinesis({"shardId-a": ((), False, data)}, throttle_at=1)
     tuned = settings.model_copy(update={"stream_poll_seconds": 0.01, "stream_commit_seconds": 0.05})
     ingestion = StreamIngestion(tuned, client=fake)
     real_poll = ingestion._poll
+    skew = [0.0]
+
+    def monotonic() -> float:
+        return time.monotonic() + skew[0]
 
     def poll_then_pause(state: Any) -> int:
         got = real_poll(state)
-        ends = [r.wait_until for r in state.shards.values() if r.wait_until > time.monotonic()]
-        while ends and time.monotonic() <= max(ends):
-            time.sleep(0.05)
+        ends = [r.wait_until for r in state.shards.values() if r.wait_until > monotonic()]
+        if ends:
+            skew[0] += max(ends) - monotonic() + 1.0
         return got
 
+    monkeypatch.setattr("ingestion.stream.time", SimpleNamespace(monotonic=monotonic))
     monkeypatch.setattr(ingestion, "_poll", poll_then_pause)
     report = ingestion.run(idle_exit=0.5)
     assert report.errors.get("ProvisionedThroughputExceededException") == 1
