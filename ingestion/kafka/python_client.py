@@ -198,7 +198,8 @@ class KafkaPythonLandingConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 bootstrap_timeout_ms=self._timeout_ms,
-                **{**CONSUMER, "session_timeout_ms": settings.kafka_session_timeout_ms},
+                **CONSUMER,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
             )
         except KafkaError as exc:
             raise PinpipeError(

@@ -44,10 +44,10 @@ CONSUMER: dict[str, Any] = {
     "fetch_max_bytes": 64 * 1024 * 1024,
     "max_poll_records": 5_000,
     "reconnect_backoff_max_ms": 2_000,
-    "session_timeout_ms": 45_000,  # replaced by Settings.kafka_session_timeout_ms
     "heartbeat_interval_ms": 2_000,
 }
-"""The landing consumer's fetch and group settings, for both clients (kafka-python's names)."""
+"""The landing consumer's fetch and group settings, for both clients (kafka-python's names); the session
+timeout is ``Settings.kafka_session_timeout_ms``."""
 
 
 def compression(settings: Settings) -> str | None:
