@@ -50,8 +50,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """SIGTERM ends the run like Ctrl-C does, so fixtures stop the servers they started (a Kafka
     broker or moto runs in its own session and would otherwise outlive an interrupted run). The xdist
     controller passes the signal on to its workers, which hold the fixtures."""
-    worker = hasattr(session.config, "workerinput")
-    signal.signal(signal.SIGTERM, _interrupted if worker else _interrupted_with_workers)
+    controller = session.config.pluginmanager.hasplugin("dsession")  # xdist's, when it runs workers
+    signal.signal(signal.SIGTERM, _interrupted_with_workers if controller else _interrupted)
 
 
 REPOSITORY_TARGET_GROUP = "repository-dbt-target"
